@@ -1,0 +1,152 @@
+"""Constructor arguments, checked once and shared by the sync and the async credential."""
+
+from __future__ import annotations
+
+import difflib
+import ipaddress
+import os
+import re
+from dataclasses import dataclass, field
+from typing import Any, Dict, Iterable, Optional, Tuple
+from urllib.parse import urlparse
+
+from azure.core.exceptions import ClientAuthenticationError
+
+from ._policy import RefreshPolicy
+
+PUBLIC_CLOUD = "https://login.microsoftonline.com"
+
+_TENANT_RE = re.compile(r"^[0-9A-Za-z\-.]+$")
+
+#: azure-core pipeline options we understand (forwarded to the HTTP pipeline that MSAL uses).
+PIPELINE_OPTIONS = frozenset(
+    {
+        "transport",
+        "connection_verify",
+        "connection_cert",
+        "connection_timeout",
+        "read_timeout",
+        "connection_data_block_size",
+        "proxies",
+        "logging_enable",
+        "headers",
+        "user_agent",
+        "user_agent_overwrite",
+        "retry_total",
+        "retry_connect",
+        "retry_read",
+        "retry_status",
+        "retry_backoff_factor",
+        "retry_backoff_max",
+        "retry_mode",
+        "timeout",
+        "session",
+    }
+)
+_OTHER_OPTIONS = frozenset({"refresh_policy"})
+
+
+def validate_tenant_id(tenant_id: str) -> None:
+    if not tenant_id or not _TENANT_RE.match(tenant_id):
+        raise ValueError(
+            f"Invalid tenant id {tenant_id!r}: use the directory (tenant) id or a domain name "
+            "(letters, digits, '-' and '.' only)."
+        )
+
+
+def normalize_authority(authority: Optional[str]) -> str:
+    """``https://host[:port]`` from a host or URL; http and paths are refused."""
+    value = (authority or os.environ.get("AZURE_AUTHORITY_HOST") or PUBLIC_CLOUD).strip().rstrip("/")
+    if "://" not in value:
+        value = "https://" + value
+    parsed = urlparse(value)
+    if parsed.scheme != "https":
+        raise ValueError(
+            f"authority must use https, got {value!r}: Entra only accepts assertions over TLS (for the "
+            "local sandbox use sandbox.authority, which is https, with connection_verify=sandbox.ca_file)."
+        )
+    if not parsed.hostname or parsed.path not in ("", "/") or parsed.query:
+        raise ValueError(
+            f"authority must be a host such as 'https://login.microsoftonline.com', got {value!r} "
+            "(the tenant goes in tenant_id, not in the authority)."
+        )
+    return f"https://{parsed.netloc}"
+
+
+def is_loopback(authority: str) -> bool:
+    host = urlparse(authority).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_options(kwargs: Dict[str, Any], owner: str) -> None:
+    """Unknown keyword arguments are an error, with a suggestion, not silently ignored."""
+    unknown = [k for k in kwargs if k not in PIPELINE_OPTIONS and k not in _OTHER_OPTIONS]
+    if unknown:
+        name = unknown[0]
+        close = difflib.get_close_matches(name, sorted(PIPELINE_OPTIONS | _OTHER_OPTIONS | _CTOR_NAMES), n=1)
+        suggestion = f" Did you mean {close[0]!r}?" if close else ""
+        raise TypeError(f"{owner}() got an unexpected keyword argument {name!r}.{suggestion}")
+
+
+_CTOR_NAMES = frozenset(
+    {"assertion", "token_file", "authority", "additionally_allowed_tenants", "disable_instance_discovery"}
+)
+
+
+@dataclass(frozen=True)
+class CredentialConfig:
+    tenant_id: str
+    client_id: str
+    authority: str
+    additionally_allowed_tenants: Tuple[str, ...]
+    instance_discovery: bool
+    pipeline_options: Dict[str, Any] = field(default_factory=dict, compare=False)
+    refresh_policy: RefreshPolicy = field(default_factory=RefreshPolicy)
+
+    @classmethod
+    def build(
+        cls,
+        tenant_id: str,
+        client_id: str,
+        *,
+        authority: Optional[str],
+        additionally_allowed_tenants: Optional[Iterable[str]],
+        disable_instance_discovery: bool,
+        options: Dict[str, Any],
+        owner: str,
+    ) -> CredentialConfig:
+        validate_tenant_id(tenant_id)
+        if not client_id:
+            raise ValueError("client_id is required: the app registration's Application (client) ID.")
+        check_options(options, owner)
+        options = dict(options)
+        refresh_policy = options.pop("refresh_policy", None) or RefreshPolicy()
+        normalized = normalize_authority(authority)
+        return cls(
+            tenant_id=tenant_id,
+            client_id=client_id,
+            authority=normalized,
+            additionally_allowed_tenants=tuple(additionally_allowed_tenants or ()),
+            instance_discovery=not (disable_instance_discovery or is_loopback(normalized)),
+            pipeline_options=options,
+            refresh_policy=refresh_policy,
+        )
+
+    def resolve_tenant(self, requested: Optional[str]) -> str:
+        """The tenant for one request: the configured one unless another is allowed."""
+        if not requested or requested == self.tenant_id:
+            return self.tenant_id
+        validate_tenant_id(requested)
+        allowed = self.additionally_allowed_tenants
+        if "*" in allowed or requested in allowed:
+            return requested
+        raise ClientAuthenticationError(
+            message=f"The credential is configured for tenant {self.tenant_id!r} and may not acquire tokens "
+            f"for tenant {requested!r}. To allow it, add it to additionally_allowed_tenants "
+            "(or use ['*'] for any tenant)."
+        )

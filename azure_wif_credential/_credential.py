@@ -1,0 +1,230 @@
+"""FederatedTokenCredential: the thread-based shell over the shared token policy."""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any, Dict, Iterable, Optional
+
+from azure.core.credentials import AccessToken, AccessTokenInfo, TokenRequestOptions
+from azure.identity import CredentialUnavailableError
+
+from ._core import CredentialCore, checked_assertion, environment_arguments, source_error
+from ._policy import Action, CachedToken, CacheKey, KeyState, begin_refresh, refresh_failed, refresh_succeeded
+from .assertions._base import SyncAssertion
+
+_LOGGER = logging.getLogger("azure_wif_credential")
+_IGNORED_GET_TOKEN_KWARGS: set[str] = set()
+
+
+class _Slot:
+    """One key's policy state, its lock, and the future of its one in-flight refresh."""
+
+    __slots__ = ("future", "lock", "state")
+
+    def __init__(self) -> None:
+        self.state = KeyState()
+        self.lock = threading.Lock()
+        self.future: Optional[Future[CachedToken]] = None
+
+
+class FederatedTokenCredential:
+    """Authenticates a workload outside Azure by exchanging its identity provider's token (the
+    assertion) for a Microsoft Entra access token, through an app registration's federated identity
+    credential. Secretless; refreshes ahead of expiry in the background; one token request per key
+    however many threads ask at once.
+
+    :param str tenant_id: the app registration's directory (tenant) id.
+    :param str client_id: the app registration's application (client) id.
+    :keyword assertion: a callable returning the current assertion (a JWT), e.g. one of
+        :mod:`azure_wif_credential.assertions`. Exactly one of ``assertion`` and ``token_file``.
+    :keyword token_file: path of a file holding the assertion (Kubernetes projected token), re-read
+        whenever it changes.
+    :keyword str authority: authority host, default ``AZURE_AUTHORITY_HOST`` or the public cloud.
+    :keyword additionally_allowed_tenants: tenants besides ``tenant_id`` that ``get_token(tenant_id=...)``
+        may target; ``["*"]`` for any.
+    :keyword bool disable_instance_discovery: skip MSAL's instance discovery (always skipped for
+        loopback authorities such as the sandbox).
+    :keyword pipeline options: ``transport``, ``connection_verify``, ``proxies``, ``logging_enable``,
+        ``connection_timeout``, ``read_timeout``, ``retry_total``, ... as for any Azure SDK client.
+    """
+
+    def __init__(
+        self,
+        tenant_id: str,
+        client_id: str,
+        *,
+        assertion: Optional[SyncAssertion] = None,
+        token_file: Optional[str | os.PathLike[str]] = None,
+        authority: Optional[str] = None,
+        additionally_allowed_tenants: Optional[Iterable[str]] = None,
+        disable_instance_discovery: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        self._unavailable: Optional[str] = None
+        self._core = CredentialCore(
+            tenant_id,
+            client_id,
+            assertion=assertion,
+            token_file=token_file,
+            authority=authority,
+            additionally_allowed_tenants=additionally_allowed_tenants,
+            disable_instance_discovery=disable_instance_discovery,
+            options=kwargs,
+            owner=type(self).__name__,
+        )
+        self._slots: Dict[CacheKey, _Slot] = {}
+        self._slots_lock = threading.Lock()
+        self._executor: Optional[ThreadPoolExecutor] = None
+        self._closed = False
+
+    @classmethod
+    def from_environment(cls, **kwargs: Any) -> FederatedTokenCredential:
+        """A credential from AZURE_TENANT_ID, AZURE_CLIENT_ID, AZURE_FEDERATED_TOKEN_FILE and
+        AZURE_AUTHORITY_HOST. Never raises for missing variables: ``get_token`` then raises
+        CredentialUnavailableError naming them, so ``ChainedTokenCredential`` moves on."""
+        message, arguments = environment_arguments()
+        if message is None:
+            if kwargs.get("authority"):
+                arguments.pop("authority")
+            return cls(**arguments, **kwargs)
+        # Check the keyword arguments now even though the environment is incomplete.
+        cls("00000000-0000-0000-0000-000000000000", "unavailable", assertion=lambda: "", **kwargs).close()
+        credential = cls.__new__(cls)
+        credential._unavailable = message
+        credential._closed = False
+        return credential
+
+    def __repr__(self) -> str:
+        if self._unavailable:
+            return f"{type(self).__name__}(unavailable)"
+        return f"{type(self).__name__}({self._core!r})"
+
+    # --- the TokenCredential / SupportsTokenInfo protocols ---------------------------------------
+
+    def get_token(
+        self,
+        *scopes: str,
+        claims: Optional[str] = None,
+        tenant_id: Optional[str] = None,
+        enable_cae: bool = False,
+        **kwargs: Any,
+    ) -> AccessToken:
+        _warn_ignored(kwargs)
+        return self._get(scopes, claims, tenant_id, enable_cae).access_token
+
+    def get_token_info(self, *scopes: str, options: Optional[TokenRequestOptions] = None) -> AccessTokenInfo:
+        opts: Dict[str, Any] = dict(options or {})
+        return self._get(
+            scopes, opts.get("claims"), opts.get("tenant_id"), bool(opts.get("enable_cae", False))
+        ).info
+
+    # --- the policy, driven with threads ---------------------------------------------------------
+
+    def _get(
+        self, scopes: tuple[str, ...], claims: Optional[str], tenant_id: Optional[str], cae: bool
+    ) -> CachedToken:
+        if self._unavailable is not None:
+            raise CredentialUnavailableError(message=self._unavailable)
+        if self._closed:
+            raise RuntimeError(f"This {type(self).__name__} is closed.")
+        key = self._core.key(scopes, tenant_id, cae)
+        slot = self._slots.get(key)
+        if slot is None:
+            with self._slots_lock:
+                slot = self._slots.setdefault(key, _Slot())
+        now = time.time()
+        token = slot.state.token
+        if claims is None and token is not None and now < token.refresh_on:
+            return token  # the hot path: no lock, no MSAL, no assertion
+        if claims:
+            return self._refresh(key, slot, claims=claims, future=None)
+        with slot.lock:
+            action = self._core.policy.decide(slot.state, now)
+            if action is not Action.WAIT:
+                if action is Action.SERVE_AND_REFRESH and begin_refresh(slot.state):
+                    slot.future = Future()
+                    self._start_background_refresh(key, slot, slot.future)
+                assert slot.state.token is not None
+                return slot.state.token
+            leader = begin_refresh(slot.state)
+            if leader:
+                slot.future = Future()
+            future = slot.future
+            assert future is not None
+        if leader:
+            self._refresh(key, slot, claims=None, future=future)
+        return future.result()
+
+    def _start_background_refresh(self, key: CacheKey, slot: _Slot, future: Future[CachedToken]) -> None:
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="azure-wif-refresh")
+        try:
+            self._executor.submit(self._refresh, key, slot, None, future)
+        except RuntimeError:  # shut down by a concurrent close()
+            slot.state.refreshing = False
+            future.cancel()
+
+    def _refresh(
+        self, key: CacheKey, slot: _Slot, claims: Optional[str], future: Optional[Future[CachedToken]]
+    ) -> CachedToken:
+        """One exchange. With a ``future`` this is the key's single refresh: its outcome goes to every
+        waiter, and a failure keeps the old token and schedules the next attempt (backoff)."""
+        try:
+            try:
+                assertion = checked_assertion(self._core.source())
+            except Exception as error:
+                mapped = source_error(error)
+                if mapped is error:
+                    raise
+                raise mapped from error
+            token = self._core.exchange.exchange(key, assertion, claims)
+        except Exception as error:
+            with slot.lock:
+                now = time.time()
+                if future is None:
+                    raise
+                delay = refresh_failed(slot.state, self._core.policy, now)
+            self._core.log_failure(key, slot.state, error, delay, now)
+            future.set_exception(error)
+            raise
+        with slot.lock:
+            refresh_succeeded(slot.state, token) if future is not None else _replace(slot.state, token)
+        if future is not None:
+            future.set_result(token)
+        return token
+
+    # --- lifetime -------------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """End background refreshes and close the HTTP session. No thread of ours outlives this."""
+        if self._unavailable is not None or self._closed:
+            self._closed = True
+            return
+        self._closed = True
+        executor, self._executor = self._executor, None
+        if executor is not None:
+            executor.shutdown(wait=True, cancel_futures=True)
+        self._core.exchange.close()
+
+    def __enter__(self) -> FederatedTokenCredential:
+        return self
+
+    def __exit__(self, *args: Any) -> None:
+        self.close()
+
+
+def _replace(state: KeyState, token: CachedToken) -> None:
+    """A claims challenge's token replaces the entry (the old one may be revoked) without touching
+    the refresh bookkeeping of an in-flight refresh."""
+    state.token = token
+
+
+def _warn_ignored(kwargs: Dict[str, Any]) -> None:
+    for name in kwargs:
+        if name not in _IGNORED_GET_TOKEN_KWARGS:
+            _IGNORED_GET_TOKEN_KWARGS.add(name)
+            _LOGGER.warning("get_token ignores the keyword argument %r", name)

@@ -1,0 +1,57 @@
+"""``from_environment()``: the settings Azure workload identity and CI platforms put in the environment.
+
+Nothing here raises for a missing variable: the credential is built in an "unavailable" state whose
+``get_token`` raises CredentialUnavailableError naming what is missing, so a chain moves on.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any, Callable, List, Mapping, Optional
+
+from .assertions._file import FileAssertion
+
+TENANT_ID = "AZURE_TENANT_ID"
+CLIENT_ID = "AZURE_CLIENT_ID"
+TOKEN_FILE = "AZURE_FEDERATED_TOKEN_FILE"
+AUTHORITY_HOST = "AZURE_AUTHORITY_HOST"
+
+
+@dataclass
+class EnvironmentSettings:
+    tenant_id: Optional[str]
+    client_id: Optional[str]
+    authority: Optional[str]
+    source: Optional[Callable[[], Any]]
+    source_description: str = ""
+    missing: List[str] = field(default_factory=list)
+
+    @property
+    def unavailable_message(self) -> Optional[str]:
+        if not self.missing:
+            return None
+        return (
+            "FederatedTokenCredential.from_environment() is unavailable: "
+            + "; ".join(self.missing)
+            + ". On Kubernetes, Azure Workload Identity's webhook sets these for pods labelled "
+            "azure.workload.identity/use=true."
+        )
+
+
+def read_environment(environ: Optional[Mapping[str, str]] = None) -> EnvironmentSettings:
+    env = os.environ if environ is None else environ
+    tenant_id = env.get(TENANT_ID) or None
+    client_id = env.get(CLIENT_ID) or None
+    authority = env.get(AUTHORITY_HOST) or None
+    missing = [
+        f"{name} is not set" for name, value in ((TENANT_ID, tenant_id), (CLIENT_ID, client_id)) if not value
+    ]
+    source: Optional[Callable[[], Any]] = None
+    description = ""
+    token_file = env.get(TOKEN_FILE)
+    if token_file:
+        source, description = FileAssertion(token_file), f"token file {token_file}"
+    else:
+        missing.append(f"no assertion source found (looked for {TOKEN_FILE})")
+    return EnvironmentSettings(tenant_id, client_id, authority, source, description, missing)

@@ -1,0 +1,176 @@
+"""Errors that explain: Entra's answer, plus what the user presented and what to change.
+
+A hint is built only from the assertion's unverified claims (iss, sub, aud, iat, nbf, exp) and the
+configuration (tenant, client id, authority) — never from the assertion or a token.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Mapping, Optional, Sequence
+
+from azure.core.exceptions import ClientAuthenticationError
+
+from ._claims import format_time
+
+#: Codes for "no federated identity credential matches the assertion" (all / issuer / audience / subject).
+FIC_MISMATCH_CODES = frozenset({70021, 700211, 700212, 700213})
+
+
+class TokenExchangeError(ClientAuthenticationError):
+    """Microsoft Entra refused to exchange the assertion, or could not be reached.
+
+    Attributes: ``oauth_error`` (OAuth error, e.g. ``invalid_client``), ``error_codes`` (AADSTS numbers),
+    ``description`` (Entra's text), ``correlation_id``, ``trace_id``, ``status_code`` (HTTP status or
+    None), ``hint`` (what to check, from the assertion's claims) and ``retryable`` (whether trying again
+    later may succeed: 429, 5xx and transport failures).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        error: Optional[str] = None,
+        error_codes: Sequence[int] = (),
+        description: Optional[str] = None,
+        correlation_id: Optional[str] = None,
+        trace_id: Optional[str] = None,
+        status_code: Optional[int] = None,
+        hint: Optional[str] = None,
+        retryable: bool = False,
+    ) -> None:
+        super().__init__(message=message)
+        self.oauth_error = error
+        self.error_codes = list(error_codes)
+        self.description = description
+        self.correlation_id = correlation_id
+        self.trace_id = trace_id
+        self.status_code = status_code
+        self.hint = hint
+        self.retryable = retryable
+
+
+def _first_line(text: str) -> str:
+    return text.strip().splitlines()[0].strip() if text.strip() else text
+
+
+def _aud_text(aud: Any) -> str:
+    if isinstance(aud, list):
+        return ", ".join(repr(a) for a in aud)
+    return repr(aud)
+
+
+def build_hint(
+    codes: Sequence[int],
+    claims: Mapping[str, Any],
+    *,
+    tenant_id: str,
+    client_id: str,
+    now: Optional[float] = None,
+) -> Optional[str]:
+    """What to fix, for the AADSTS codes we know; None for the others."""
+    code_set = set(codes)
+    now = time.time() if now is None else now
+    if code_set & FIC_MISMATCH_CODES:
+        return (
+            "The assertion presented issuer={iss!r}, subject={sub!r}, audience={aud}. A federated identity "
+            "credential on app {client} (tenant {tenant}) must contain exactly this issuer, subject and "
+            "audience (case-sensitive, no trailing slash differences). Compare with: az ad app "
+            "federated-credential list --id {client}".format(
+                iss=claims.get("iss"),
+                sub=claims.get("sub"),
+                aud=_aud_text(claims.get("aud")),
+                client=client_id,
+                tenant=tenant_id,
+            )
+        )
+    if 700024 in code_set:
+        exp, nbf = claims.get("exp"), claims.get("nbf", claims.get("iat"))
+        if isinstance(exp, (int, float)) and exp <= now:
+            cause = (
+                "It has expired: the token source handed out a stale token (is the token file's writer "
+                "- kubelet, a CI step - still refreshing it? a CI token fetched once at job start expires "
+                "during a long job; use a source that fetches a fresh one, e.g. GitHubActionsAssertion)."
+            )
+        elif isinstance(nbf, (int, float)) and nbf > now:
+            cause = "It is not valid yet: this machine's clock or the issuer's is off (check NTP)."
+        else:
+            cause = "Entra's clock and the assertion disagree: check this machine's clock (NTP)."
+        return (
+            f"The assertion's time range: iat={format_time(claims.get('iat'))}, "
+            f"nbf={format_time(claims.get('nbf'))}, exp={format_time(exp)}; local clock "
+            f"{format_time(now)}. {cause}"
+        )
+    if 700016 in code_set:
+        return (
+            f"No application with client id {client_id!r} exists in tenant {tenant_id!r}. Check "
+            "AZURE_CLIENT_ID / AZURE_TENANT_ID (the client id is the app registration's "
+            "'Application (client) ID', not its object id) and that the app is registered or consented "
+            "in that tenant."
+        )
+    if 90002 in code_set:
+        return f"Tenant {tenant_id!r} does not exist at this authority: check AZURE_TENANT_ID and the authority host."
+    if 1002012 in code_set or 70011 in code_set:
+        return (
+            "Request one resource with the '/.default' suffix, e.g. 'https://storage.azure.com/.default' "
+            "or 'https://graph.microsoft.com/.default'."
+        )
+    if code_set & {700027, 50013, 5002738}:
+        return (
+            f"Entra could not verify the assertion's signature with the keys its issuer {claims.get('iss')!r} "
+            "publishes (OIDC discovery document, jwks_uri). Is the issuer URL right, and are its keys "
+            "current and publicly reachable?"
+        )
+    if code_set & {90061, 700231, 700236}:
+        return (
+            f"Entra could not fetch the OIDC discovery document or keys of issuer {claims.get('iss')!r}: "
+            "the issuer must serve /.well-known/openid-configuration over public HTTPS."
+        )
+    if code_set & {50027, 50126}:
+        return "The assertion is not a valid JWT: check what your assertion source returns (a raw JWT, no quotes)."
+    return None
+
+
+def error_from_entra(
+    result: Mapping[str, Any],
+    claims: Mapping[str, Any],
+    *,
+    tenant_id: str,
+    client_id: str,
+    status_code: Optional[int] = None,
+) -> TokenExchangeError:
+    """An Entra error response (as MSAL returns it) → TokenExchangeError with a hint."""
+    description = str(result.get("error_description") or "")
+    raw_codes = result.get("error_codes") or []
+    codes = [int(c) for c in raw_codes if isinstance(c, int) or (isinstance(c, str) and c.isdigit())]
+    error = str(result.get("error") or "unknown_error")
+    hint = build_hint(codes, claims, tenant_id=tenant_id, client_id=client_id)
+    correlation_id = result.get("correlation_id")
+    parts = [
+        f"Microsoft Entra ID refused the token exchange for client {client_id} in tenant {tenant_id}: "
+        f"{_first_line(description) or error}"
+    ]
+    if hint:
+        parts.append(f"Hint: {hint}")
+    if correlation_id:
+        parts.append(f"Correlation ID: {correlation_id}")
+    retryable = (
+        (status_code is not None
+        and (status_code == 429 or status_code >= 500))
+        or error
+        in (
+            "temporarily_unavailable",
+            "server_error",
+        )
+    )
+    return TokenExchangeError(
+        "\n".join(parts),
+        error=error,
+        error_codes=codes,
+        description=description,
+        correlation_id=str(correlation_id) if correlation_id else None,
+        trace_id=str(result["trace_id"]) if result.get("trace_id") else None,
+        status_code=status_code,
+        hint=hint,
+        retryable=retryable,
+    )

@@ -1,0 +1,95 @@
+"""The pure refresh policy shared by both credentials: windows, backoff, transitions."""
+
+from __future__ import annotations
+
+import pytest
+
+from azure_wif_credential._policy import (
+    Action,
+    CachedToken,
+    KeyState,
+    RefreshPolicy,
+    begin_refresh,
+    refresh_failed,
+    refresh_succeeded,
+    token_from_result,
+)
+
+POLICY = RefreshPolicy()
+
+
+def state_with(issued: float, lifetime: float, refresh_on: float | None = None) -> KeyState:
+    token = token_from_result(POLICY, issued, lifetime, refresh_on, "t")
+    return KeyState(token=token)
+
+
+def test_refresh_on_is_exactly_the_sts_refresh_in_when_sent() -> None:
+    assert POLICY.refresh_on(1000, 1000 + 7200, sts_refresh_on=1000 + 3600) == 1000 + 3600
+
+
+@pytest.mark.parametrize(
+    ("lifetime", "expected_offset"),
+    [
+        (3600, 3000),  # expires_on - max(5 min, 10 min) = 50 min
+        (86400, 72000),  # a day: lifetime/6 = 4 h before expiry
+        (600, 300),  # expires - 5 min = half the lifetime
+        (120, 60),  # expires - 5 min is before issue: not earlier than half the lifetime
+    ],
+)
+def test_refresh_on_without_refresh_in_is_early_but_not_before_half_life(lifetime: int, expected_offset: int) -> None:
+    assert POLICY.refresh_on(1000, 1000 + lifetime) == 1000 + expected_offset
+
+
+def test_no_token_means_wait() -> None:
+    assert POLICY.decide(KeyState(), now=0) is Action.WAIT
+
+
+def test_windows_fresh_advisory_mandatory_expired() -> None:
+    state = state_with(issued=0, lifetime=3600)  # refresh_on 3000, mandatory from 3480
+    assert POLICY.decide(state, 2999) is Action.SERVE
+    assert POLICY.decide(state, 3000) is Action.SERVE_AND_REFRESH
+    assert POLICY.decide(state, 3479) is Action.SERVE_AND_REFRESH
+    assert POLICY.decide(state, 3480) is Action.WAIT
+    assert POLICY.decide(state, 4000) is Action.WAIT
+
+
+def test_a_token_shorter_lived_than_the_mandatory_window_is_served_until_refresh_on() -> None:
+    state = state_with(issued=0, lifetime=100)  # refresh_on 50; the 2-minute window covers it all
+    assert POLICY.decide(state, 49) is Action.SERVE
+    assert POLICY.decide(state, 50) is Action.WAIT
+
+
+def test_advisory_failure_backs_off_and_keeps_the_token() -> None:
+    state = state_with(issued=0, lifetime=3600)
+    assert begin_refresh(state)
+    assert not begin_refresh(state), "a second caller must not start another refresh"
+    delay = refresh_failed(state, POLICY, now=3000)
+    assert 15 <= delay <= 30
+    assert state.token is not None, "the old token is kept"
+    assert POLICY.decide(state, 3000 + delay - 1) is Action.SERVE_DURING_BACKOFF
+    assert POLICY.decide(state, 3000 + delay) is Action.SERVE_AND_REFRESH
+    assert begin_refresh(state), "after a failure the refresh can be claimed again"
+
+
+def test_backoff_doubles_from_30_seconds_to_a_5_minute_cap_with_jitter() -> None:
+    upper = [POLICY.backoff(n, rand=1.0) for n in range(1, 8)]
+    lower = [POLICY.backoff(n, rand=0.0) for n in range(1, 8)]
+    assert upper == [30, 60, 120, 240, 300, 300, 300]
+    assert lower == [15, 30, 60, 120, 150, 150, 150]
+
+
+def test_success_resets_failures() -> None:
+    state = state_with(issued=0, lifetime=3600)
+    begin_refresh(state)
+    refresh_failed(state, POLICY, now=3000)
+    begin_refresh(state)
+    new = CachedToken(token="new", expires_on=7200, refresh_on=6600)
+    refresh_succeeded(state, new)
+    assert (state.token, state.failures, state.retry_at, state.refreshing) == (new, 0, 0.0, False)
+
+
+def test_cached_token_repr_hides_the_token() -> None:
+    token = CachedToken(token="secret-token-value", expires_on=1, refresh_on=1)
+    assert "secret-token-value" not in repr(token)
+    assert token.info.refresh_on == 1
+    assert token.access_token.token == "secret-token-value"
