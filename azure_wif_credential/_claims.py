@@ -9,11 +9,11 @@ from __future__ import annotations
 import time
 from typing import Any, Mapping, Optional
 
-import jwt
-
 
 def unverified_claims(token: str) -> dict[str, Any]:
     """The token's claims without verification; ``{}`` when it is not a decodable JWT."""
+    import jwt  # lazily: PyJWT imports cryptography
+
     try:
         claims = jwt.decode(token, options={"verify_signature": False})
     except jwt.PyJWTError:

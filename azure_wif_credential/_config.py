@@ -44,6 +44,9 @@ PIPELINE_OPTIONS = frozenset(
     }
 )
 _OTHER_OPTIONS = frozenset({"refresh_policy"})
+CONSTRUCTOR_KEYWORDS = frozenset(
+    {"assertion", "token_file", "authority", "additionally_allowed_tenants", "disable_instance_discovery"}
+)
 
 
 def validate_tenant_id(tenant_id: str) -> None:
@@ -88,14 +91,11 @@ def check_options(kwargs: Dict[str, Any], owner: str) -> None:
     unknown = [k for k in kwargs if k not in PIPELINE_OPTIONS and k not in _OTHER_OPTIONS]
     if unknown:
         name = unknown[0]
-        close = difflib.get_close_matches(name, sorted(PIPELINE_OPTIONS | _OTHER_OPTIONS | _CTOR_NAMES), n=1)
+        close = difflib.get_close_matches(
+            name, sorted(PIPELINE_OPTIONS | _OTHER_OPTIONS | CONSTRUCTOR_KEYWORDS), n=1
+        )
         suggestion = f" Did you mean {close[0]!r}?" if close else ""
         raise TypeError(f"{owner}() got an unexpected keyword argument {name!r}.{suggestion}")
-
-
-_CTOR_NAMES = frozenset(
-    {"assertion", "token_file", "authority", "additionally_allowed_tenants", "disable_instance_discovery"}
-)
 
 
 @dataclass(frozen=True)

@@ -5,18 +5,27 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import Any, Dict, Iterable, Optional, Tuple
+import threading
+import time
+from typing import Any, Callable, Dict, Generic, Iterable, Optional, Protocol, Tuple, Type, TypeVar, cast
 
 from azure.core.exceptions import ClientAuthenticationError
-from azure.identity import CredentialUnavailableError
 
 from ._config import CredentialConfig
 from ._environment import read_environment
-from ._errors import TokenExchangeError
+from ._errors import TokenExchangeError, credential_unavailable
 from ._exchange import MsalExchange
-from ._policy import CacheKey, KeyState
+from ._policy import CachedToken, CacheKey, KeyState
 
 _LOGGER = logging.getLogger("azure_wif_credential")
+C = TypeVar("C")
+
+
+class HasState(Protocol):
+    state: KeyState
+
+
+S = TypeVar("S", bound=HasState)
 
 
 class CredentialCore:
@@ -95,6 +104,43 @@ class CredentialCore:
             )
 
 
+class SlotTable(Generic[S]):
+    """The per-key slots of one credential. ``fresh()`` is the cache-hit path: one dict lookup keyed
+    by the caller's own arguments (no validation, no key object), then the policy's FRESH test."""
+
+    def __init__(self, core: CredentialCore, new_slot: Callable[[], S]) -> None:
+        self._core = core
+        self._new_slot = new_slot
+        self._slots: Dict[CacheKey, S] = {}
+        self._by_arguments: Dict[Tuple[Tuple[str, ...], Optional[str], bool], S] = {}
+        self._lock = threading.Lock()
+
+    def fresh(
+        self, scopes: Tuple[str, ...], tenant_id: Optional[str], enable_cae: bool
+    ) -> Optional[CachedToken]:
+        slot = self._by_arguments.get((scopes, tenant_id, enable_cae))
+        if slot is not None:
+            token = slot.state.token
+            if token is not None and time.time() < token.refresh_on:
+                return token
+        return None
+
+    def slot(self, scopes: Tuple[str, ...], tenant_id: Optional[str], enable_cae: bool) -> Tuple[CacheKey, S]:
+        """The key (validated: scopes present, tenant allowed) and its slot, created on first use."""
+        key = self._core.key(scopes, tenant_id, enable_cae)
+        with self._lock:
+            slot = self._slots.get(key)
+            if slot is None:
+                slot = self._slots[key] = self._new_slot()
+            self._by_arguments[(scopes, tenant_id, bool(enable_cae))] = slot
+        return key, slot
+
+    def clear(self) -> None:
+        with self._lock:
+            self._by_arguments.clear()
+            self._slots.clear()
+
+
 def checked_assertion(value: Any) -> str:
     if not isinstance(value, str) or not value.strip():
         raise ClientAuthenticationError(
@@ -108,7 +154,7 @@ def checked_assertion(value: Any) -> str:
 def source_error(error: Exception) -> Exception:
     """CredentialUnavailableError and our own errors pass; anything else becomes a
     ClientAuthenticationError (the caller chains the cause)."""
-    if isinstance(error, (CredentialUnavailableError, ClientAuthenticationError)):
+    if isinstance(error, ClientAuthenticationError):  # CredentialUnavailableError is one too
         return error
     text = str(error).strip().splitlines()[0][:200] if str(error).strip() else ""
     return ClientAuthenticationError(
@@ -116,18 +162,40 @@ def source_error(error: Exception) -> Exception:
     )
 
 
-def environment_arguments(environ: Optional[Dict[str, str]] = None) -> Tuple[Optional[str], Dict[str, Any]]:
-    """``from_environment``'s constructor arguments, or the message explaining what is missing."""
-    settings = read_environment(environ)
+class _Unavailable:
+    """The assertion source of a credential whose environment is incomplete: every call raises
+    CredentialUnavailableError saying what is missing (so chains move on)."""
+
+    def __init__(self, message: str) -> None:
+        self.message = message
+
+    def __call__(self) -> str:
+        raise credential_unavailable(self.message)
+
+    def __repr__(self) -> str:
+        return "unavailable"
+
+
+def build_from_environment(cls: Type[C], kwargs: Dict[str, Any]) -> C:
+    """``cls.from_environment(**kwargs)`` for both credentials. Missing variables never raise here:
+    the credential's ``get_token`` raises CredentialUnavailableError naming them."""
+    settings = read_environment()
+    arguments: Dict[str, Any] = {"authority": settings.authority, **kwargs}
     message = settings.unavailable_message
-    if message:
-        return message, {}
-    return None, {
-        "tenant_id": settings.tenant_id,
-        "client_id": settings.client_id,
-        "assertion": settings.source,
-        "authority": settings.authority,
-    }
+    if message is None:
+        assert settings.tenant_id and settings.client_id
+        tenant_id, client_id, arguments["assertion"] = settings.tenant_id, settings.client_id, settings.source
+    else:
+        tenant_id, client_id, arguments["assertion"] = "unavailable", "unavailable", _Unavailable(message)
+        arguments["additionally_allowed_tenants"] = ["*"]
+    credential: C = cast(Any, cls)(tenant_id, client_id, **arguments)
+    return credential
 
 
-__all__ = ["CredentialCore", "TokenExchangeError", "checked_assertion", "source_error"]
+__all__ = [
+    "CredentialCore",
+    "TokenExchangeError",
+    "build_from_environment",
+    "checked_assertion",
+    "source_error",
+]

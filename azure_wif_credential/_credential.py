@@ -10,9 +10,8 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Dict, Iterable, Optional
 
 from azure.core.credentials import AccessToken, AccessTokenInfo, TokenRequestOptions
-from azure.identity import CredentialUnavailableError
 
-from ._core import CredentialCore, checked_assertion, environment_arguments, source_error
+from ._core import CredentialCore, SlotTable, build_from_environment, checked_assertion, source_error
 from ._policy import Action, CachedToken, CacheKey, KeyState, begin_refresh, refresh_failed, refresh_succeeded
 from .assertions._base import SyncAssertion
 
@@ -64,7 +63,6 @@ class FederatedTokenCredential:
         disable_instance_discovery: bool = False,
         **kwargs: Any,
     ) -> None:
-        self._unavailable: Optional[str] = None
         self._core = CredentialCore(
             tenant_id,
             client_id,
@@ -76,8 +74,7 @@ class FederatedTokenCredential:
             options=kwargs,
             owner=type(self).__name__,
         )
-        self._slots: Dict[CacheKey, _Slot] = {}
-        self._slots_lock = threading.Lock()
+        self._slots = SlotTable(self._core, _Slot)
         self._executor: Optional[ThreadPoolExecutor] = None
         self._closed = False
 
@@ -86,21 +83,9 @@ class FederatedTokenCredential:
         """A credential from AZURE_TENANT_ID, AZURE_CLIENT_ID, AZURE_FEDERATED_TOKEN_FILE and
         AZURE_AUTHORITY_HOST. Never raises for missing variables: ``get_token`` then raises
         CredentialUnavailableError naming them, so ``ChainedTokenCredential`` moves on."""
-        message, arguments = environment_arguments()
-        if message is None:
-            if kwargs.get("authority"):
-                arguments.pop("authority")
-            return cls(**arguments, **kwargs)
-        # Check the keyword arguments now even though the environment is incomplete.
-        cls("00000000-0000-0000-0000-000000000000", "unavailable", assertion=lambda: "", **kwargs).close()
-        credential = cls.__new__(cls)
-        credential._unavailable = message
-        credential._closed = False
-        return credential
+        return build_from_environment(cls, kwargs)
 
     def __repr__(self) -> str:
-        if self._unavailable:
-            return f"{type(self).__name__}(unavailable)"
         return f"{type(self).__name__}({self._core!r})"
 
     # --- the TokenCredential / SupportsTokenInfo protocols ---------------------------------------
@@ -113,33 +98,36 @@ class FederatedTokenCredential:
         enable_cae: bool = False,
         **kwargs: Any,
     ) -> AccessToken:
-        _warn_ignored(kwargs)
+        if kwargs:
+            _warn_ignored(kwargs)
+        if claims is None:
+            token = self._slots.fresh(scopes, tenant_id, enable_cae)
+            if token is not None:
+                return token.access_token
         return self._get(scopes, claims, tenant_id, enable_cae).access_token
 
     def get_token_info(self, *scopes: str, options: Optional[TokenRequestOptions] = None) -> AccessTokenInfo:
-        opts: Dict[str, Any] = dict(options or {})
-        return self._get(
-            scopes, opts.get("claims"), opts.get("tenant_id"), bool(opts.get("enable_cae", False))
-        ).info
+        opts: Dict[str, Any] = options or {}  # type: ignore[assignment]
+        claims, tenant_id, enable_cae = (
+            opts.get("claims"),
+            opts.get("tenant_id"),
+            bool(opts.get("enable_cae")),
+        )
+        if claims is None:
+            token = self._slots.fresh(scopes, tenant_id, enable_cae)
+            if token is not None:
+                return token.info
+        return self._get(scopes, claims, tenant_id, enable_cae).info
 
     # --- the policy, driven with threads ---------------------------------------------------------
 
     def _get(
         self, scopes: tuple[str, ...], claims: Optional[str], tenant_id: Optional[str], cae: bool
     ) -> CachedToken:
-        if self._unavailable is not None:
-            raise CredentialUnavailableError(message=self._unavailable)
         if self._closed:
             raise RuntimeError(f"This {type(self).__name__} is closed.")
-        key = self._core.key(scopes, tenant_id, cae)
-        slot = self._slots.get(key)
-        if slot is None:
-            with self._slots_lock:
-                slot = self._slots.setdefault(key, _Slot())
+        key, slot = self._slots.slot(scopes, tenant_id, cae)
         now = time.time()
-        token = slot.state.token
-        if claims is None and token is not None and now < token.refresh_on:
-            return token  # the hot path: no lock, no MSAL, no assertion
         if claims:
             return self._refresh(key, slot, claims=claims, future=None)
         with slot.lock:
@@ -201,10 +189,10 @@ class FederatedTokenCredential:
 
     def close(self) -> None:
         """End background refreshes and close the HTTP session. No thread of ours outlives this."""
-        if self._unavailable is not None or self._closed:
-            self._closed = True
+        if self._closed:
             return
         self._closed = True
+        self._slots.clear()  # the cache-hit path now finds nothing and reaches the closed check
         executor, self._executor = self._executor, None
         if executor is not None:
             executor.shutdown(wait=True, cancel_futures=True)

@@ -154,14 +154,9 @@ def error_from_entra(
         parts.append(f"Hint: {hint}")
     if correlation_id:
         parts.append(f"Correlation ID: {correlation_id}")
-    retryable = (
-        (status_code is not None
-        and (status_code == 429 or status_code >= 500))
-        or error
-        in (
-            "temporarily_unavailable",
-            "server_error",
-        )
+    retryable = (status_code is not None and (status_code == 429 or status_code >= 500)) or error in (
+        "temporarily_unavailable",
+        "server_error",
     )
     return TokenExchangeError(
         "\n".join(parts),
@@ -174,3 +169,11 @@ def error_from_entra(
         hint=hint,
         retryable=retryable,
     )
+
+
+def credential_unavailable(message: str) -> ClientAuthenticationError:
+    """``azure.identity.CredentialUnavailableError(message)``, importing azure.identity only when an
+    error is actually raised (importing it costs more than this whole package)."""
+    from azure.identity import CredentialUnavailableError
+
+    return CredentialUnavailableError(message=message)

@@ -19,7 +19,7 @@ from azure.core.exceptions import AzureError
 from ._claims import describe_assertion, unverified_claims
 from ._config import CredentialConfig
 from ._errors import TokenExchangeError, error_from_entra
-from ._msal_http import HttpStatusError, MsalHttpClient
+from ._msal_http import MsalHttpClient
 from ._policy import CachedToken, CacheKey, token_from_result
 
 if TYPE_CHECKING:
@@ -80,7 +80,7 @@ class MsalExchange:
                     client_capabilities=["CP1"] if enable_cae else None,
                     token_cache=msal.TokenCache(),
                 )
-            except (ValueError, AzureError, HttpStatusError) as error:
+            except Exception as error:  # MSAL raises ValueError, its own errors, or ours
                 raise TokenExchangeError(
                     f"Could not load the OpenID configuration of {authority}: {_safe(error)}. Check the "
                     "tenant id and the authority host (AZURE_AUTHORITY_HOST), and that it is reachable.",
@@ -101,23 +101,28 @@ class MsalExchange:
             )
         app = self._app(key.tenant_id, key.enable_cae)
         cache = app.token_cache
-        for entry in cache.search(cache.CredentialType.ACCESS_TOKEN):
+        for entry in list(cache.search(cache.CredentialType.ACCESS_TOKEN)):
             cache.remove_at(entry)
         issued = time.time()
         self._local.assertion = assertion
         try:
             result = app.acquire_token_for_client(list(key.scopes), claims_challenge=claims)
-        except HttpStatusError as error:
-            raise self._http_error(key, error, assertion_claims) from None
-        except AzureError as error:
-            raise TokenExchangeError(
-                f"Could not reach Microsoft Entra ID at {self._config.authority}: {_safe(error)}",
-                retryable=True,
-            ) from error
+        except Exception as error:
+            if isinstance(error, AzureError):
+                raise TokenExchangeError(
+                    f"Could not reach Microsoft Entra ID at {self._config.authority}: {_safe(error)}",
+                    retryable=True,
+                ) from error
+            response = self._http.last_response if self._http else None
+            if response is None or response.status_code < 400:
+                raise
+            # MSAL raises (rather than returning an error dict) for 5xx: explain from the response.
+            raise self._http_error(key, response.status_code, response.text, assertion_claims) from None
         finally:
             self._local.assertion = None
         if "access_token" not in result:
-            status = self._http.last_status if self._http else None
+            response = self._http.last_response if self._http else None
+            status = response.status_code if response is not None else None
             raise error_from_entra(
                 result,
                 assertion_claims,
@@ -143,12 +148,12 @@ class MsalExchange:
         return token
 
     def _http_error(
-        self, key: CacheKey, error: HttpStatusError, claims: Dict[str, Any]
+        self, key: CacheKey, status: int, text: str, claims: Dict[str, Any]
     ) -> TokenExchangeError:
         import json
 
         try:
-            body = json.loads(error.body)
+            body = json.loads(text)
         except ValueError:
             body = None
         if isinstance(body, dict) and ("error" in body or "error_description" in body):
@@ -157,13 +162,13 @@ class MsalExchange:
                 claims,
                 tenant_id=key.tenant_id,
                 client_id=self._config.client_id,
-                status_code=error.status_code,
+                status_code=status,
             )
         return TokenExchangeError(
-            f"Microsoft Entra ID at {self._config.authority} answered HTTP {error.status_code} without an "
+            f"Microsoft Entra ID at {self._config.authority} answered HTTP {status} without an "
             "OAuth error; try again later.",
-            status_code=error.status_code,
-            retryable=error.status_code == 429 or error.status_code >= 500,
+            status_code=status,
+            retryable=status == 429 or status >= 500,
         )
 
     def close(self) -> None:

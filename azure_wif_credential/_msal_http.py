@@ -96,18 +96,9 @@ class MsalResponse:
         self.text: str = http.text(encoding="utf-8")
 
     def raise_for_status(self) -> None:
+        # MSAL wraps responses in its own type, whose raise_for_status it calls; this is for completeness.
         if self.status_code >= 400:
-            raise HttpStatusError(self.status_code, self.text, self.headers)
-
-
-class HttpStatusError(Exception):
-    """A non-OAuth HTTP failure (MSAL raises through ``raise_for_status`` for 5xx)."""
-
-    def __init__(self, status_code: int, text: str, headers: Mapping[str, str]) -> None:
-        super().__init__(f"HTTP {status_code}")
-        self.status_code = status_code
-        self.body = text
-        self.headers = dict(headers)
+            raise RuntimeError(f"HTTP {self.status_code}")
 
 
 def build_transport(options: Dict[str, Any]) -> HttpTransport[Any, Any]:
@@ -160,15 +151,16 @@ class MsalHttpClient:
         self._closed = False
 
     @property
-    def last_status(self) -> Optional[int]:
-        return getattr(self._local, "status", None)
+    def last_response(self) -> Optional[MsalResponse]:
+        """This thread's latest response (MSAL raises for 5xx without it)."""
+        return getattr(self._local, "response", None)
 
     def _run(self, request: HttpRequest, **kwargs: Any) -> MsalResponse:
         if self._closed:
             raise RuntimeError("The credential is closed.")
-        response = self._pipeline.run(request, stream=False, **kwargs)
-        self._local.status = response.http_response.status_code
-        return MsalResponse(response)
+        response = MsalResponse(self._pipeline.run(request, stream=False, **kwargs))
+        self._local.response = response
+        return response
 
     def post(
         self,

@@ -26,7 +26,9 @@ def run(argv: List[str]) -> int:
         options["additionally_allowed_tenants"] = [args.tenant]
     with FederatedTokenCredential.from_environment(**options) as credential:
         try:
-            info = credential.get_token_info(args.scope, options={"tenant_id": args.tenant} if args.tenant else None)
+            info = credential.get_token_info(
+                args.scope, options={"tenant_id": args.tenant} if args.tenant else None
+            )
         except ClientAuthenticationError as error:
             print(f"error: {error.message}", file=sys.stderr)
             return 1

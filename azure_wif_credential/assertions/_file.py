@@ -6,7 +6,7 @@ import os
 import threading
 from typing import Optional, Tuple
 
-from azure.identity import CredentialUnavailableError
+from .._errors import credential_unavailable
 
 _Stamp = Tuple[int, int, int, int]  # device, inode, size, mtime_ns
 
@@ -43,19 +43,19 @@ class FileAssertion:
             with open(self._path, encoding="utf-8") as f:
                 text = f.read().strip()
         except FileNotFoundError:
-            raise CredentialUnavailableError(
-                message=f"The federated token file {self._path!r} does not exist. Check "
+            raise credential_unavailable(
+                f"The federated token file {self._path!r} does not exist. Check "
                 "AZURE_FEDERATED_TOKEN_FILE (or token_file=) and, on Kubernetes, that the pod uses a "
                 "service account with the azure.workload.identity/use label so the token is projected."
             ) from None
         except (OSError, UnicodeDecodeError) as error:
             reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
-            raise CredentialUnavailableError(
-                message=f"The federated token file {self._path!r} could not be read: {reason}."
+            raise credential_unavailable(
+                f"The federated token file {self._path!r} could not be read: {reason}."
             ) from None
         if not text:
-            raise CredentialUnavailableError(
-                message=f"The federated token file {self._path!r} is empty. Its writer (kubelet, a CI "
+            raise credential_unavailable(
+                f"The federated token file {self._path!r} is empty. Its writer (kubelet, a CI "
                 "step, the sandbox) has not produced a token yet."
             )
         with self._lock:
