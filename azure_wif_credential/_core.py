@@ -179,12 +179,18 @@ class _Unavailable:
 def build_from_environment(cls: Type[C], kwargs: Dict[str, Any]) -> C:
     """``cls.from_environment(**kwargs)`` for both credentials. Missing variables never raise here:
     the credential's ``get_token`` raises CredentialUnavailableError naming them."""
-    settings = read_environment()
-    arguments: Dict[str, Any] = {"authority": settings.authority, **kwargs}
+    settings = read_environment(**kwargs)
+    arguments: Dict[str, Any] = {**kwargs, "authority": settings.authority}
     message = settings.unavailable_message
     if message is None:
         assert settings.tenant_id and settings.client_id
         tenant_id, client_id, arguments["assertion"] = settings.tenant_id, settings.client_id, settings.source
+        _LOGGER.debug(
+            "from_environment: tenant %s, client %s, assertion from %s",
+            tenant_id,
+            client_id,
+            settings.source_description,
+        )
     else:
         tenant_id, client_id, arguments["assertion"] = "unavailable", "unavailable", _Unavailable(message)
         arguments["additionally_allowed_tenants"] = ["*"]

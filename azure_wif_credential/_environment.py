@@ -10,7 +10,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Any, Callable, List, Mapping, Optional
 
-from .assertions._file import FileAssertion
+from ._config import PIPELINE_OPTIONS
 
 TENANT_ID = "AZURE_TENANT_ID"
 CLIENT_ID = "AZURE_CLIENT_ID"
@@ -39,19 +39,26 @@ class EnvironmentSettings:
         )
 
 
-def read_environment(environ: Optional[Mapping[str, str]] = None) -> EnvironmentSettings:
+def read_environment(
+    environ: Optional[Mapping[str, str]] = None, *, authority: Optional[str] = None, **options: Any
+) -> EnvironmentSettings:
+    """What the environment provides. ``authority`` (explicit, else AZURE_AUTHORITY_HOST) picks the CI
+    sources' audience for sovereign clouds; the pipeline ``options`` also configure network sources."""
+    from .assertions._detect import DETECTION_ORDER, assertion_from_environment
+
     env = os.environ if environ is None else environ
     tenant_id = env.get(TENANT_ID) or None
     client_id = env.get(CLIENT_ID) or None
-    authority = env.get(AUTHORITY_HOST) or None
+    authority = authority or env.get(AUTHORITY_HOST) or None
     missing = [
         f"{name} is not set" for name, value in ((TENANT_ID, tenant_id), (CLIENT_ID, client_id)) if not value
     ]
     source: Optional[Callable[[], Any]] = None
     description = ""
-    token_file = env.get(TOKEN_FILE)
-    if token_file:
-        source, description = FileAssertion(token_file), f"token file {token_file}"
+    network_options = {k: v for k, v in options.items() if k in PIPELINE_OPTIONS}
+    found = assertion_from_environment(env, authority, **network_options)
+    if found is None:
+        missing.append(f"no assertion source found (looked for {DETECTION_ORDER})")
     else:
-        missing.append(f"no assertion source found (looked for {TOKEN_FILE})")
+        source, description = found
     return EnvironmentSettings(tenant_id, client_id, authority, source, description, missing)

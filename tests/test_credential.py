@@ -417,7 +417,7 @@ def test_from_environment_without_variables_is_unavailable_and_a_chain_moves_on(
         def get_token(self, *scopes: str, **kwargs: Any) -> AccessToken:
             return AccessToken("static", int(time.time()) + 3600)
 
-    assert ChainedTokenCredential(credential, Static()).get_token(STORAGE).token == "static"  # type: ignore[arg-type]
+    assert ChainedTokenCredential(credential, Static()).get_token(STORAGE).token == "static"
 
 
 def test_from_environment_with_a_token_file_works_and_a_rejection_stops_the_chain(
@@ -439,7 +439,7 @@ def test_from_environment_with_a_token_file_works_and_a_rejection_stops_the_chai
                 raise AssertionError("the chain must stop at a rejected exchange")
 
         with pytest.raises(ClientAuthenticationError):
-            ChainedTokenCredential(credential, Never()).get_token(STORAGE)  # type: ignore[arg-type]
+            ChainedTokenCredential(credential, Never()).get_token(STORAGE)
 
 
 # --- errors that explain -----------------------------------------------------------------------

@@ -36,7 +36,9 @@ def test_refresh_on_is_exactly_the_sts_refresh_in_when_sent() -> None:
         (120, 60),  # expires - 5 min is before issue: not earlier than half the lifetime
     ],
 )
-def test_refresh_on_without_refresh_in_is_early_but_not_before_half_life(lifetime: int, expected_offset: int) -> None:
+def test_refresh_on_without_refresh_in_is_early_but_not_before_half_life(
+    lifetime: int, expected_offset: int
+) -> None:
     assert POLICY.refresh_on(1000, 1000 + lifetime) == 1000 + expected_offset
 
 

@@ -1,0 +1,199 @@
+"""The CI sources' HTTPS call: one token request, retried on 5xx/429, answered by one JSON field.
+
+Built on an azure-core pipeline so the sources take the credential's options, which are those of every
+Azure SDK client (``transport``, ``connection_verify``, ``proxies``, ``retry_*``, timeouts), and get
+azure-core's retry policy (exponential backoff, ``Retry-After``) for free. Without a caller's
+``transport`` each fetch uses its own ``RequestsTransport``, closed when the fetch ends: a source is
+asked for a token about once an hour, so a pooled connection saves nothing, while a per-call session is
+thread-safe (the async credential calls sources from worker threads) and leaves no socket for anyone
+to close. A caller's ``transport`` or ``session`` is used and never closed.
+
+``connection_verify`` is passed per request, so an explicit CA wins over ``REQUESTS_CA_BUNDLE``;
+without it requests applies ``REQUESTS_CA_BUNDLE``/``CURL_CA_BUNDLE`` as usual.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any, Mapping
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from azure.core.exceptions import (
+    ClientAuthenticationError,
+    ServiceRequestError,
+    ServiceRequestTimeoutError,
+    ServiceResponseError,
+    ServiceResponseTimeoutError,
+)
+from azure.core.pipeline import Pipeline
+from azure.core.pipeline.policies import (
+    HeadersPolicy,
+    HttpLoggingPolicy,
+    ProxyPolicy,
+    RetryPolicy,
+    UserAgentPolicy,
+)
+from azure.core.pipeline.transport import HttpTransport, RequestsTransport
+from azure.core.rest import HttpRequest, HttpResponse
+
+from .._config import PIPELINE_OPTIONS, is_loopback
+from .._version import VERSION
+from ._redact import excerpt
+
+_LOGGER = logging.getLogger(__name__)
+
+#: Every request has both timeouts, in seconds (azure-core's own defaults are 300 s each).
+DEFAULT_CONNECTION_TIMEOUT = 10.0
+DEFAULT_READ_TIMEOUT = 30.0
+
+#: Retries of 5xx, 429, connection and read failures: up to 3, after 0 s, 1 s, 2 s (azure-core's
+#: exponential backoff, at most 8 s; a Retry-After header wins). As for the credential's token requests.
+DEFAULT_RETRY = {"retry_total": 3, "retry_backoff_factor": 0.5, "retry_backoff_max": 8}
+
+# What the per-call RequestsTransport is built with; the other options configure the policies.
+_TRANSPORT_OPTIONS = ("connection_verify", "connection_cert", "connection_data_block_size", "session")
+# A token request has no side effect, so a POST (Azure Pipelines) is retried like a GET.
+_RETRYABLE_METHODS = frozenset({"GET", "POST"})
+
+
+def check_pipeline_options(options: Mapping[str, Any], owner: str) -> None:
+    """Refuse misspelled or unsupported options instead of silently ignoring them.
+
+    The accepted names are the credential's (:data:`azure_wif_credential._config.PIPELINE_OPTIONS`),
+    so one set of options can configure a credential and the source it reads.
+    """
+    unknown = sorted(set(options) - PIPELINE_OPTIONS)
+    if unknown:
+        raise TypeError(
+            f"{owner}() got unexpected keyword argument(s) {', '.join(unknown)}; "
+            f"it accepts the azure-core pipeline options {', '.join(sorted(PIPELINE_OPTIONS))}"
+        )
+
+
+def with_query(url: str, params: Mapping[str, str]) -> str:
+    """``url`` with ``params`` set in its query (replacing same-named parameters, keeping the rest)."""
+    parts = urlsplit(url)
+    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k not in params]
+    query.extend(params.items())
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(query), parts.fragment))
+
+
+def display_url(url: str) -> str:
+    """The URL without its query and fragment: enough to recognise the endpoint in a message."""
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
+
+
+class TokenEndpointClient:
+    """Asks one kind of OIDC token endpoint for a token and returns the JSON field holding it.
+
+    :param platform: how messages name the endpoint, e.g. ``"GitHub Actions' OIDC token endpoint"``.
+    :param options: azure-core pipeline options (see :data:`PIPELINE_OPTIONS`).
+    """
+
+    def __init__(self, platform: str, **options: Any) -> None:
+        self._platform = platform
+        self._transport: HttpTransport[HttpRequest, HttpResponse] | None = options.pop("transport", None)
+        self._timeouts = {
+            "connection_timeout": float(options.pop("connection_timeout", DEFAULT_CONNECTION_TIMEOUT)),
+            "read_timeout": float(options.pop("read_timeout", DEFAULT_READ_TIMEOUT)),
+        }
+        self._transport_options = {name: options.pop(name) for name in _TRANSPORT_OPTIONS if name in options}
+        # logging_enable never turns on body tracing here: these response bodies *are* tokens.
+        options.pop("logging_enable", None)
+        self._policy_options = {**DEFAULT_RETRY, **options}  # headers, user_agent*, proxies, retry_*, timeout
+
+    def request_token(self, method: str, url: str, headers: Mapping[str, str], field: str) -> str:
+        """Send the request (with retries) and return the non-empty string ``field`` of its JSON body.
+
+        Raises :class:`ClientAuthenticationError` for anything else, naming the status and the
+        endpoint's own message (redacted: never a token).
+        """
+        where = display_url(url)
+        self._require_https(url, where)
+        response = self._send(HttpRequest(method, url, headers=dict(headers)), where)
+        status = response.status_code
+        body = response.text()
+        _LOGGER.debug("%s %s answered HTTP %d", method, where, status)
+        if status != 200:
+            raise ClientAuthenticationError(
+                message=f"{self._platform} ({where}) answered HTTP {status}"
+                f"{' ' + response.reason if response.reason else ''}: {_platform_message(body)}"
+            )
+        try:
+            document = json.loads(body)
+        except ValueError:
+            content_type = response.headers.get("Content-Type", "no Content-Type")
+            raise ClientAuthenticationError(
+                message=f"{self._platform} ({where}) answered HTTP 200 with a body that is not JSON "
+                f"({content_type}): {excerpt(body) or '<empty>'}"
+            ) from None
+        value = document.get(field) if isinstance(document, dict) else None
+        if not isinstance(value, str) or not value.strip():
+            present = ", ".join(sorted(document)) if isinstance(document, dict) else type(document).__name__
+            raise ClientAuthenticationError(
+                message=f"{self._platform} ({where}) answered HTTP 200 without a token in the JSON "
+                f"field '{field}' (the response has: {present or 'no fields'})"
+            )
+        return value.strip()
+
+    def _require_https(self, url: str, where: str) -> None:
+        scheme = urlsplit(url).scheme
+        if scheme == "https" or (scheme == "http" and is_loopback(url)):
+            return
+        raise ClientAuthenticationError(
+            message=f"refusing to send a bearer token to {where}: {self._platform} must be an https URL "
+            "(plain http is allowed only for loopback hosts)"
+        )
+
+    def _send(self, request: HttpRequest, where: str) -> HttpResponse:
+        # Timeouts go with every request, so they hold with a caller's transport too.
+        run_options: dict[str, Any] = {**self._timeouts, "retry_on_methods": _RETRYABLE_METHODS}
+        try:
+            if self._transport is not None:
+                # The caller owns this transport: use it, never close it.
+                return self._pipeline(self._transport).run(request, **run_options).http_response
+            # session_owner=False: a caller's session= is used, not closed.
+            transport = RequestsTransport(
+                session_owner="session" not in self._transport_options, **self._transport_options
+            )
+            with self._pipeline(transport) as pipeline:
+                return pipeline.run(request, **run_options).http_response  # body already read
+        except (ServiceRequestTimeoutError, ServiceResponseTimeoutError) as error:
+            name = "connection_timeout" if isinstance(error, ServiceRequestTimeoutError) else "read_timeout"
+            raise ClientAuthenticationError(
+                message=f"{self._platform} ({where}) did not answer within {name}={self._timeouts[name]:g} s"
+            ) from error
+        except (ServiceRequestError, ServiceResponseError) as error:
+            raise ClientAuthenticationError(
+                message=f"could not reach {self._platform} ({where}): {excerpt(str(error))}"
+            ) from error
+
+    def _pipeline(
+        self, transport: HttpTransport[HttpRequest, HttpResponse]
+    ) -> Pipeline[HttpRequest, HttpResponse]:
+        # Policies are built per call: a Pipeline links its policies together, so they can't be shared.
+        options = self._policy_options
+        policies: list[Any] = [
+            HeadersPolicy(**options),
+            UserAgentPolicy(sdk_moniker=f"azure-wif-credential/{VERSION}", **options),
+            ProxyPolicy(**options),
+            RetryPolicy(**options),
+            HttpLoggingPolicy(**options),  # headers and query redacted; bodies never logged
+        ]
+        return Pipeline(transport=transport, policies=policies)
+
+
+def _platform_message(body: str) -> str:
+    """The endpoint's own explanation: a JSON ``message``-like field, else the start of the body."""
+    try:
+        document = json.loads(body)
+    except ValueError:
+        document = None
+    if isinstance(document, dict):
+        for key in ("message", "Message", "error_description", "error"):
+            value = document.get(key)
+            if isinstance(value, str) and value.strip():
+                return excerpt(value)
+    return excerpt(body) or "<empty body>"

@@ -1,0 +1,8 @@
+"""``python -m azure_wif_credential.sandbox``: the same as ``azure-wif-credential sandbox``."""
+
+from __future__ import annotations
+
+from ._cli import main
+
+if __name__ == "__main__":
+    main()
