@@ -13,7 +13,7 @@ import pytest
 from azure.core.exceptions import ClientAuthenticationError
 from azure.identity import CredentialUnavailableError
 
-from azure_wif_credential.assertions._command import CommandAssertion
+from azure_wif_credential.assertions import CommandAssertion
 
 # Token-shaped, so the redaction of messages is tested against something realistic.
 TOKEN = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ0ZXN0In0.c2lnbmF0dXJlLWJ5dGVz"

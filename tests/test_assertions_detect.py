@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from azure_wif_credential.assertions._detect import DETECTION_ORDER, assertion_from_environment
-from azure_wif_credential.assertions._file import FileAssertion
-from azure_wif_credential.assertions._github import GitHubActionsAssertion
-from azure_wif_credential.assertions._pipelines import AzurePipelinesAssertion
+from azure_wif_credential.assertions import (
+    DETECTION_ORDER,
+    AzurePipelinesAssertion,
+    FileAssertion,
+    GitHubActionsAssertion,
+    assertion_from_environment,
+)
 
 TOKEN_FILE = {"AZURE_FEDERATED_TOKEN_FILE": "/var/run/secrets/azure/tokens/azure-identity-token"}
 GITHUB = {

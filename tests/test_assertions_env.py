@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from azure.identity import CredentialUnavailableError
 
-from azure_wif_credential.assertions._env import EnvironmentAssertion
+from azure_wif_credential.assertions import EnvironmentAssertion
 
 VARIABLE = "WIF_TEST_OIDC_TOKEN"
 

@@ -20,11 +20,13 @@ from azure.core.credentials import AccessToken
 from azure.identity import ChainedTokenCredential
 
 from azure_wif_credential import FederatedTokenCredential
-from azure_wif_credential.assertions._command import CommandAssertion
-from azure_wif_credential.assertions._env import EnvironmentAssertion
-from azure_wif_credential.assertions._github import GitHubActionsAssertion
-from azure_wif_credential.assertions._pipelines import AzurePipelinesAssertion
-from azure_wif_credential.assertions._reuse import ReusedAssertion
+from azure_wif_credential.assertions import (
+    AzurePipelinesAssertion,
+    CommandAssertion,
+    EnvironmentAssertion,
+    GitHubActionsAssertion,
+    ReusedAssertion,
+)
 from azure_wif_credential.sandbox import App, Sandbox
 
 GITHUB_SUBJECT = "repo:octo-org/octo-repo:ref:refs/heads/main"
@@ -248,3 +250,30 @@ def test_credential_chain_moves_on_when_the_job_has_no_id_token_permission(
         token = ChainedTokenCredential(ours, Fallback()).get_token(STORAGE)
     assert token.token == "fallback-token"
     assert sandbox.request_count("token") == 0
+
+
+@pytest.mark.parametrize("platform", ["github", "pipelines"])
+def test_from_environment_detects_the_ci_platform_and_exchanges_its_token(
+    sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch, platform: str
+) -> None:
+    monkeypatch.delenv("AZURE_FEDERATED_TOKEN_FILE", raising=False)
+    if platform == "github":
+        job_environment(monkeypatch, sandbox.github_actions_env())
+        app = sandbox.register_app(subject=GITHUB_SUBJECT, issuer=sandbox.github_issuer)
+    else:
+        for name in ("ACTIONS_ID_TOKEN_REQUEST_URL", "ACTIONS_ID_TOKEN_REQUEST_TOKEN"):
+            monkeypatch.delenv(name, raising=False)
+        job_environment(monkeypatch, sandbox.azure_pipelines_env(organization="contoso", project="web"))
+        app = sandbox.register_app(subject="sc://contoso/web/azure-prod", issuer=sandbox.pipelines_issuer)
+    job_environment(
+        monkeypatch,
+        {
+            "AZURE_CLIENT_ID": app.client_id,
+            "AZURE_TENANT_ID": app.tenant_id,
+            "AZURE_AUTHORITY_HOST": sandbox.authority,
+        },
+    )
+    with FederatedTokenCredential.from_environment(connection_verify=sandbox.ca_file) as credential:
+        token = credential.get_token(STORAGE)
+    assert sandbox.verify_access_token(token.token)["appid"] == app.client_id
+    assert sandbox.request_count(platform) == 1

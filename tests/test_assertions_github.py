@@ -9,7 +9,7 @@ import pytest
 from azure.core.exceptions import ClientAuthenticationError
 from azure.identity import CredentialUnavailableError
 
-from azure_wif_credential.assertions._github import GitHubActionsAssertion
+from azure_wif_credential.assertions import GitHubActionsAssertion
 from azure_wif_credential.sandbox import Sandbox
 
 REQUEST_TOKEN = "ghs_request-token-that-must-never-show"

@@ -21,8 +21,7 @@ import pytest
 from azure.core.exceptions import ClientAuthenticationError
 from azure.core.pipeline.transport import RequestsTransport
 
-from azure_wif_credential.assertions._github import GitHubActionsAssertion
-from azure_wif_credential.assertions._pipelines import AzurePipelinesAssertion
+from azure_wif_credential.assertions import AzurePipelinesAssertion, GitHubActionsAssertion
 from azure_wif_credential.sandbox import Sandbox
 
 FAST_RETRIES = {"retry_backoff_factor": 0.01, "retry_backoff_max": 0.05}

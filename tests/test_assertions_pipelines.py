@@ -9,7 +9,7 @@ import pytest
 from azure.core.exceptions import ClientAuthenticationError
 from azure.identity import CredentialUnavailableError
 
-from azure_wif_credential.assertions._pipelines import AzurePipelinesAssertion
+from azure_wif_credential.assertions import AzurePipelinesAssertion
 from azure_wif_credential.sandbox import Sandbox
 
 SYSTEM_ACCESS_TOKEN = "system-access-token-that-must-never-show"

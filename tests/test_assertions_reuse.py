@@ -11,7 +11,7 @@ import jwt
 import pytest
 from azure.core.exceptions import ClientAuthenticationError
 
-from azure_wif_credential.assertions._reuse import ReusedAssertion
+from azure_wif_credential.assertions import ReusedAssertion
 
 _KEY = "a-test-only-hmac-key-long-enough-for-hs256"
 

@@ -10,8 +10,8 @@ import subprocess
 from typing import Any, Optional, Sequence, Union
 
 from azure.core.exceptions import ClientAuthenticationError
-from azure.identity import CredentialUnavailableError
 
+from .._errors import credential_unavailable
 from ._redact import excerpt, redact
 
 _Arg = Union[str, "os.PathLike[str]"]
@@ -71,8 +71,8 @@ class CommandAssertion:
             )
         except OSError as error:
             reason = "not found" if isinstance(error, FileNotFoundError) else (error.strerror or str(error))
-            raise CredentialUnavailableError(
-                message=f"The token command could not be started ({self._args[0]}: {reason}): {command}"
+            raise credential_unavailable(
+                f"The token command could not be started ({self._args[0]}: {reason}): {command}"
             ) from None
         with process:
             try:

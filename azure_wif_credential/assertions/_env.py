@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from typing import Mapping, Optional
 
-from azure.identity import CredentialUnavailableError
+from .._errors import credential_unavailable
 
 
 class EnvironmentAssertion:
@@ -46,8 +46,8 @@ class EnvironmentAssertion:
         value = (env.get(self._variable) or "").strip()
         if not value:
             state = "is empty" if self._variable in env else "is not set"
-            raise CredentialUnavailableError(
-                message=f"The environment variable {self._variable} {state}: it should hold the job's OIDC "
+            raise credential_unavailable(
+                f"The environment variable {self._variable} {state}: it should hold the job's OIDC "
                 "token (check the CI configuration that requests it, e.g. GitLab `id_tokens:`)."
             )
         return value

@@ -6,8 +6,7 @@ import os
 from typing import Any, Mapping, Optional
 from urllib.parse import urlsplit
 
-from azure.identity import CredentialUnavailableError
-
+from .._errors import credential_unavailable
 from ._http import TokenEndpointClient, check_pipeline_options, with_query
 
 REQUEST_URL = "ACTIONS_ID_TOKEN_REQUEST_URL"
@@ -86,8 +85,8 @@ class GitHubActionsAssertion:
             missing = " and ".join(
                 name for name, value in ((REQUEST_URL, url), (REQUEST_TOKEN, token)) if not value
             )
-            raise CredentialUnavailableError(
-                message=f"GitHub Actions OIDC is not available: {missing} not set. GitHub sets them only in "
+            raise credential_unavailable(
+                f"GitHub Actions OIDC is not available: {missing} not set. GitHub sets them only in "
                 "jobs allowed to request an ID token: add `permissions: id-token: write` to the workflow "
                 "or job (pull requests from forks never get one)."
             )

@@ -5,8 +5,7 @@ from __future__ import annotations
 import os
 from typing import Any, Mapping, Optional
 
-from azure.identity import CredentialUnavailableError
-
+from .._errors import credential_unavailable
 from ._http import TokenEndpointClient, check_pipeline_options, with_query
 
 REQUEST_URI = "SYSTEM_OIDCREQUESTURI"
@@ -67,8 +66,8 @@ class AzurePipelinesAssertion:
         }
         missing = [name for name, value in values.items() if not value]
         if missing:
-            raise CredentialUnavailableError(
-                message="Azure Pipelines OIDC is not available: "
+            raise credential_unavailable(
+                "Azure Pipelines OIDC is not available: "
                 + "; ".join(f"{name} is not set ({_HOW_TO[name]})" for name in missing)
                 + "."
             )
