@@ -9,27 +9,19 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from typing import Any, Dict, List, Mapping, Optional, Union
+from typing import Any, Dict, Mapping, Optional, Union
 from urllib.parse import parse_qsl
 
 from azure.core.pipeline import Pipeline, PipelineRequest, PipelineResponse
 from azure.core.pipeline.policies import (
-    HeadersPolicy,
-    HttpLoggingPolicy,
-    ProxyPolicy,
-    RetryPolicy,
     SansIOHTTPPolicy,
-    UserAgentPolicy,
 )
-from azure.core.pipeline.transport import HttpTransport
 from azure.core.rest import HttpRequest
 
-from ._version import VERSION
+from ._pipeline import PipelineOptions
 
 _LOGGER = logging.getLogger("azure_wif_credential.http")
 
-DEFAULT_CONNECTION_TIMEOUT = 10.0
-DEFAULT_READ_TIMEOUT = 30.0
 _SECRET_FIELDS = frozenset(
     {"client_assertion", "assertion", "client_secret", "access_token", "refresh_token", "id_token"}
 )
@@ -60,18 +52,16 @@ class RedactingNetworkLogPolicy(SansIOHTTPPolicy[Any, Any]):
     (azure-core's NetworkTraceLoggingPolicy would log the form body verbatim: the assertion.)
     """
 
-    def __init__(self, logging_enable: bool = False, **_: Any) -> None:
+    def __init__(self, logging_enable: bool = False) -> None:
         self._enabled = logging_enable
 
     def on_request(self, request: PipelineRequest[Any]) -> None:
-        enabled = request.context.options.pop("logging_enable", self._enabled)
-        request.context["wif_logging"] = enabled
-        if enabled and _LOGGER.isEnabledFor(logging.DEBUG):
+        if self._enabled and _LOGGER.isEnabledFor(logging.DEBUG):
             http = request.http_request
             _LOGGER.debug("Request: %s %s body: %s", http.method, http.url, redact_form(_request_body(http)))
 
     def on_response(self, request: PipelineRequest[Any], response: PipelineResponse[Any, Any]) -> None:
-        if request.context.get("wif_logging") and _LOGGER.isEnabledFor(logging.DEBUG):
+        if self._enabled and _LOGGER.isEnabledFor(logging.DEBUG):
             http = response.http_response
             _LOGGER.debug("Response: %s body: %s", http.status_code, redact_form(http.text()))
 
@@ -101,52 +91,16 @@ class MsalResponse:
             raise RuntimeError(f"HTTP {self.status_code}")
 
 
-def build_transport(options: Dict[str, Any]) -> HttpTransport[Any, Any]:
-    transport: Optional[HttpTransport[Any, Any]] = options.pop("transport", None)
-    if transport is not None:
-        return transport
-    from azure.core.pipeline.transport import RequestsTransport
-
-    options.setdefault("connection_timeout", DEFAULT_CONNECTION_TIMEOUT)
-    options.setdefault("read_timeout", DEFAULT_READ_TIMEOUT)
-    requests_transport: HttpTransport[Any, Any] = RequestsTransport(**options)
-    return requests_transport
-
-
 class MsalHttpClient:
     """What MSAL calls as ``http_client``; also remembers, per thread, the last response status."""
 
     def __init__(self, **options: Any) -> None:
-        options = dict(options)
-        options.setdefault("retry_total", 3)
-        options.setdefault("retry_backoff_factor", 0.5)
-        options.setdefault("retry_backoff_max", 8)
-        user_agent = options.pop("user_agent", None)
-        policies: List[Any] = [
-            HeadersPolicy(**options),
-            UserAgentPolicy(
-                base_user_agent=f"azure-wif-credential/{VERSION}", user_agent=user_agent, **options
-            ),
-            ProxyPolicy(**options),
-            RetryPolicy(**options),
-            HttpLoggingPolicy(**options),
-            RedactingNetworkLogPolicy(**options),
-        ]
-        transport_options = {
-            k: v
-            for k, v in options.items()
-            if k
-            in (
-                "transport",
-                "connection_verify",
-                "connection_cert",
-                "connection_timeout",
-                "read_timeout",
-                "connection_data_block_size",
-                "session",
-            )
-        }
-        self._pipeline: Pipeline[Any, Any] = Pipeline(build_transport(transport_options), policies=policies)
+        settings = PipelineOptions(options)
+        self._run_options = settings.run_options()
+        self._pipeline: Pipeline[Any, Any] = Pipeline(
+            settings.transport or settings.new_transport(),
+            policies=settings.policies(RedactingNetworkLogPolicy(settings.logging_enable)),
+        )
         self._local = threading.local()
         self._closed = False
 
@@ -155,10 +109,10 @@ class MsalHttpClient:
         """This thread's latest response (MSAL raises for 5xx without it)."""
         return getattr(self._local, "response", None)
 
-    def _run(self, request: HttpRequest, **kwargs: Any) -> MsalResponse:
+    def _run(self, request: HttpRequest) -> MsalResponse:
         if self._closed:
             raise RuntimeError("The credential is closed.")
-        response = MsalResponse(self._pipeline.run(request, stream=False, **kwargs))
+        response = MsalResponse(self._pipeline.run(request, stream=False, **self._run_options))
         self._local.response = response
         return response
 
@@ -175,7 +129,7 @@ class MsalHttpClient:
             request = HttpRequest("POST", url, params=params, headers=request_headers, data=data)
         else:
             request = HttpRequest("POST", url, params=params, headers=request_headers, content=data)
-        return self._run(request, retry_on_methods=["POST"])
+        return self._run(request)
 
     def get(
         self,

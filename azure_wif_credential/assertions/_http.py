@@ -27,34 +27,13 @@ from azure.core.exceptions import (
     ServiceResponseTimeoutError,
 )
 from azure.core.pipeline import Pipeline
-from azure.core.pipeline.policies import (
-    HeadersPolicy,
-    HttpLoggingPolicy,
-    ProxyPolicy,
-    RetryPolicy,
-    UserAgentPolicy,
-)
-from azure.core.pipeline.transport import HttpTransport, RequestsTransport
 from azure.core.rest import HttpRequest, HttpResponse
 
 from .._config import PIPELINE_OPTIONS, is_loopback
-from .._version import VERSION
+from .._pipeline import PipelineOptions
 from ._redact import excerpt
 
 _LOGGER = logging.getLogger(__name__)
-
-#: Every request has both timeouts, in seconds (azure-core's own defaults are 300 s each).
-DEFAULT_CONNECTION_TIMEOUT = 10.0
-DEFAULT_READ_TIMEOUT = 30.0
-
-#: Retries of 5xx, 429, connection and read failures: up to 3, after 0 s, 1 s, 2 s (azure-core's
-#: exponential backoff, at most 8 s; a Retry-After header wins). As for the credential's token requests.
-DEFAULT_RETRY = {"retry_total": 3, "retry_backoff_factor": 0.5, "retry_backoff_max": 8}
-
-# What the per-call RequestsTransport is built with; the other options configure the policies.
-_TRANSPORT_OPTIONS = ("connection_verify", "connection_cert", "connection_data_block_size", "session")
-# A token request has no side effect, so a POST (Azure Pipelines) is retried like a GET.
-_RETRYABLE_METHODS = frozenset({"GET", "POST"})
 
 
 def check_pipeline_options(options: Mapping[str, Any], owner: str) -> None:
@@ -94,15 +73,8 @@ class TokenEndpointClient:
 
     def __init__(self, platform: str, **options: Any) -> None:
         self._platform = platform
-        self._transport: HttpTransport[HttpRequest, HttpResponse] | None = options.pop("transport", None)
-        self._timeouts = {
-            "connection_timeout": float(options.pop("connection_timeout", DEFAULT_CONNECTION_TIMEOUT)),
-            "read_timeout": float(options.pop("read_timeout", DEFAULT_READ_TIMEOUT)),
-        }
-        self._transport_options = {name: options.pop(name) for name in _TRANSPORT_OPTIONS if name in options}
-        # logging_enable never turns on body tracing here: these response bodies *are* tokens.
-        options.pop("logging_enable", None)
-        self._policy_options = {**DEFAULT_RETRY, **options}  # headers, user_agent*, proxies, retry_*, timeout
+        # logging_enable never turns on body logging here: these response bodies *are* tokens.
+        self._options = PipelineOptions(options)
 
     def request_token(self, method: str, url: str, headers: Mapping[str, str], field: str) -> str:
         """Send the request (with retries) and return the non-empty string ``field`` of its JSON body.
@@ -148,41 +120,26 @@ class TokenEndpointClient:
         )
 
     def _send(self, request: HttpRequest, where: str) -> HttpResponse:
-        # Timeouts go with every request, so they hold with a caller's transport too.
-        run_options: dict[str, Any] = {**self._timeouts, "retry_on_methods": _RETRYABLE_METHODS}
+        options = self._options
         try:
-            if self._transport is not None:
+            if options.transport is not None:
                 # The caller owns this transport: use it, never close it.
-                return self._pipeline(self._transport).run(request, **run_options).http_response
-            # session_owner=False: a caller's session= is used, not closed.
-            transport = RequestsTransport(
-                session_owner="session" not in self._transport_options, **self._transport_options
-            )
-            with self._pipeline(transport) as pipeline:
-                return pipeline.run(request, **run_options).http_response  # body already read
+                pipeline: Pipeline[HttpRequest, HttpResponse] = Pipeline(
+                    options.transport, options.policies()
+                )
+                return pipeline.run(request, **options.run_options()).http_response
+            with Pipeline(options.new_transport(), options.policies()) as owned:
+                response: HttpResponse = owned.run(request, **options.run_options()).http_response
+                return response  # its body is already read
         except (ServiceRequestTimeoutError, ServiceResponseTimeoutError) as error:
             name = "connection_timeout" if isinstance(error, ServiceRequestTimeoutError) else "read_timeout"
             raise ClientAuthenticationError(
-                message=f"{self._platform} ({where}) did not answer within {name}={self._timeouts[name]:g} s"
+                message=f"{self._platform} ({where}) did not answer within {name}={options.timeouts[name]:g} s"
             ) from error
         except (ServiceRequestError, ServiceResponseError) as error:
             raise ClientAuthenticationError(
                 message=f"could not reach {self._platform} ({where}): {excerpt(str(error))}"
             ) from error
-
-    def _pipeline(
-        self, transport: HttpTransport[HttpRequest, HttpResponse]
-    ) -> Pipeline[HttpRequest, HttpResponse]:
-        # Policies are built per call: a Pipeline links its policies together, so they can't be shared.
-        options = self._policy_options
-        policies: list[Any] = [
-            HeadersPolicy(**options),
-            UserAgentPolicy(sdk_moniker=f"azure-wif-credential/{VERSION}", **options),
-            ProxyPolicy(**options),
-            RetryPolicy(**options),
-            HttpLoggingPolicy(**options),  # headers and query redacted; bodies never logged
-        ]
-        return Pipeline(transport=transport, policies=policies)
 
 
 def _platform_message(body: str) -> str:
