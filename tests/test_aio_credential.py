@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 import time
-from typing import Any, Awaitable, Callable, List, TypeVar
+from typing import Any, Awaitable, Callable, Iterator, List, TypeVar
 
 import pytest
 from azure.core.credentials import AccessToken
@@ -40,6 +41,16 @@ class Counting:
         token = self.sandbox.issue_assertion(subject=self.subject)
         self.issued.append(token)
         return token
+
+
+@pytest.fixture(autouse=True)
+def no_asyncio_complaints(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
+    """asyncio reports a pending task destroyed, or an exception never retrieved, through its logger;
+    (unclosed resources are ResourceWarnings, made errors in pyproject.toml). Any of these fails."""
+    with caplog.at_level(logging.WARNING, logger="asyncio"):
+        yield
+    complaints = [r.getMessage() for r in caplog.records if r.name == "asyncio"]
+    assert not complaints, complaints
 
 
 @pytest.fixture
