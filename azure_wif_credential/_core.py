@@ -3,11 +3,25 @@ assertion checking, failure logging. Their own modules only add the I/O (threads
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import threading
 import time
-from typing import Any, Callable, Dict, Generic, Iterable, Optional, Protocol, Tuple, Type, TypeVar, cast
+from typing import (
+    Any,
+    Callable,
+    Dict,
+    Generic,
+    Iterable,
+    Iterator,
+    Optional,
+    Protocol,
+    Tuple,
+    Type,
+    TypeVar,
+    cast,
+)
 
 from azure.core.exceptions import ClientAuthenticationError
 
@@ -151,15 +165,20 @@ def checked_assertion(value: Any) -> str:
     return value.strip()
 
 
-def source_error(error: Exception) -> Exception:
-    """CredentialUnavailableError and our own errors pass; anything else becomes a
-    ClientAuthenticationError (the caller chains the cause)."""
-    if isinstance(error, ClientAuthenticationError):  # CredentialUnavailableError is one too
-        return error
-    text = str(error).strip().splitlines()[0][:200] if str(error).strip() else ""
-    return ClientAuthenticationError(
-        message=f"The assertion source failed with {type(error).__name__}" + (f": {text}" if text else "")
-    )
+@contextlib.contextmanager
+def assertion_errors() -> Iterator[None]:
+    """Around a call of the assertion source: CredentialUnavailableError and our own errors pass;
+    anything else (a raw FileNotFoundError, a KeyError...) becomes a ClientAuthenticationError with
+    the original chained as its cause."""
+    try:
+        yield
+    except ClientAuthenticationError:  # CredentialUnavailableError is one too
+        raise
+    except Exception as error:
+        text = str(error).strip().splitlines()[0][:200] if str(error).strip() else ""
+        raise ClientAuthenticationError(
+            message=f"The assertion source failed with {type(error).__name__}" + (f": {text}" if text else "")
+        ) from error
 
 
 class _Unavailable:
@@ -201,7 +220,7 @@ def build_from_environment(cls: Type[C], kwargs: Dict[str, Any]) -> C:
 __all__ = [
     "CredentialCore",
     "TokenExchangeError",
+    "assertion_errors",
     "build_from_environment",
     "checked_assertion",
-    "source_error",
 ]

@@ -11,8 +11,17 @@ from typing import Any, Dict, Iterable, Optional
 
 from azure.core.credentials import AccessToken, AccessTokenInfo, TokenRequestOptions
 
-from ._core import CredentialCore, SlotTable, build_from_environment, checked_assertion, source_error
-from ._policy import Action, CachedToken, CacheKey, KeyState, begin_refresh, refresh_failed, refresh_succeeded
+from ._core import CredentialCore, SlotTable, assertion_errors, build_from_environment, checked_assertion
+from ._policy import (
+    Action,
+    CachedToken,
+    CacheKey,
+    KeyState,
+    begin_refresh,
+    challenge_answered,
+    refresh_failed,
+    refresh_succeeded,
+)
 from .assertions._base import SyncAssertion
 
 _LOGGER = logging.getLogger("azure_wif_credential")
@@ -76,6 +85,7 @@ class FederatedTokenCredential:
         )
         self._slots = SlotTable(self._core, _Slot)
         self._executor: Optional[ThreadPoolExecutor] = None
+        self._executor_lock = threading.Lock()
         self._closed = False
 
     @classmethod
@@ -148,10 +158,12 @@ class FederatedTokenCredential:
         return future.result()
 
     def _start_background_refresh(self, key: CacheKey, slot: _Slot, future: Future[CachedToken]) -> None:
-        if self._executor is None:
-            self._executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="azure-wif-refresh")
+        with self._executor_lock:
+            if self._executor is None:
+                self._executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="azure-wif-refresh")
+            executor = self._executor
         try:
-            self._executor.submit(self._refresh, key, slot, None, future)
+            executor.submit(self._refresh, key, slot, None, future)
         except RuntimeError:  # shut down by a concurrent close()
             slot.state.refreshing = False
             future.cancel()
@@ -162,13 +174,8 @@ class FederatedTokenCredential:
         """One exchange. With a ``future`` this is the key's single refresh: its outcome goes to every
         waiter, and a failure keeps the old token and schedules the next attempt (backoff)."""
         try:
-            try:
+            with assertion_errors():
                 assertion = checked_assertion(self._core.source())
-            except Exception as error:
-                mapped = source_error(error)
-                if mapped is error:
-                    raise
-                raise mapped from error
             token = self._core.exchange.exchange(key, assertion, claims)
         except Exception as error:
             with slot.lock:
@@ -180,7 +187,9 @@ class FederatedTokenCredential:
             future.set_exception(error)
             raise
         with slot.lock:
-            refresh_succeeded(slot.state, token) if future is not None else _replace(slot.state, token)
+            refresh_succeeded(slot.state, token) if future is not None else challenge_answered(
+                slot.state, token
+            )
         if future is not None:
             future.set_result(token)
         return token
@@ -193,9 +202,12 @@ class FederatedTokenCredential:
             return
         self._closed = True
         self._slots.clear()  # the cache-hit path now finds nothing and reaches the closed check
-        executor, self._executor = self._executor, None
+        with self._executor_lock:
+            executor, self._executor = self._executor, None
         if executor is not None:
-            executor.shutdown(wait=True, cancel_futures=True)
+            # Let queued refreshes finish (each is bounded by the HTTP timeouts): a caller may be
+            # waiting for one, and a cancelled job would leave it waiting forever.
+            executor.shutdown(wait=True)
         self._core.exchange.close()
 
     def __enter__(self) -> FederatedTokenCredential:
@@ -203,12 +215,6 @@ class FederatedTokenCredential:
 
     def __exit__(self, *args: Any) -> None:
         self.close()
-
-
-def _replace(state: KeyState, token: CachedToken) -> None:
-    """A claims challenge's token replaces the entry (the old one may be revoked) without touching
-    the refresh bookkeeping of an in-flight refresh."""
-    state.token = token
 
 
 def _warn_ignored(kwargs: Dict[str, Any]) -> None:

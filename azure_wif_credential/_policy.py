@@ -126,6 +126,12 @@ def refresh_succeeded(state: KeyState, token: CachedToken) -> None:
     state.refreshing = False
 
 
+def challenge_answered(state: KeyState, token: CachedToken) -> None:
+    """A claims challenge's token replaces the entry (the old one may be revoked), without touching
+    the bookkeeping of a refresh that may be in flight."""
+    state.token = token
+
+
 def refresh_failed(state: KeyState, policy: RefreshPolicy, now: float) -> float:
     """Record a failure (the old token stays). Returns the backoff delay until the next attempt."""
     state.failures += 1

@@ -18,13 +18,14 @@ from typing import Any, Dict, Iterable, Optional, Set
 
 from azure.core.credentials import AccessToken, AccessTokenInfo, TokenRequestOptions
 
-from .._core import CredentialCore, SlotTable, build_from_environment, checked_assertion, source_error
+from .._core import CredentialCore, SlotTable, assertion_errors, build_from_environment, checked_assertion
 from .._policy import (
     Action,
     CachedToken,
     CacheKey,
     KeyState,
     begin_refresh,
+    challenge_answered,
     refresh_failed,
     refresh_succeeded,
 )
@@ -186,7 +187,7 @@ class FederatedTokenCredential:
     ) -> CachedToken:
         loop = asyncio.get_running_loop()
         executor = self._worker()
-        try:
+        with assertion_errors():
             if self._async_source:
                 value = await self._core.source()
             else:
@@ -194,14 +195,10 @@ class FederatedTokenCredential:
                 if inspect.isawaitable(value):
                     value = await value
             assertion = checked_assertion(value)
-        except Exception as error:
-            mapped = source_error(error)
-            if mapped is error:
-                raise
-            raise mapped from error
         token = await loop.run_in_executor(executor, self._core.exchange.exchange, key, assertion, claims)
         if slot is not None:
-            slot.state.token = token  # a claims challenge's token replaces the entry
+            with self._lock:
+                challenge_answered(slot.state, token)
         return token
 
     def _worker(self) -> ThreadPoolExecutor:
