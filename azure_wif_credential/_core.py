@@ -15,6 +15,7 @@ from typing import (
     Generic,
     Iterable,
     Iterator,
+    Mapping,
     Optional,
     Protocol,
     Tuple,
@@ -153,6 +154,12 @@ class SlotTable(Generic[S]):
         with self._lock:
             self._by_arguments.clear()
             self._slots.clear()
+
+
+def request_options(options: Optional[Mapping[str, Any]]) -> Tuple[Optional[str], Optional[str], bool]:
+    """``get_token_info``'s options as (claims, tenant_id, enable_cae)."""
+    opts = options or {}
+    return opts.get("claims"), opts.get("tenant_id"), bool(opts.get("enable_cae"))
 
 
 def checked_assertion(value: Any) -> str:

@@ -14,11 +14,18 @@ import os
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Dict, Iterable, Optional, Set
+from typing import Any, Iterable, Optional, Set
 
 from azure.core.credentials import AccessToken, AccessTokenInfo, TokenRequestOptions
 
-from .._core import CredentialCore, SlotTable, assertion_errors, build_from_environment, checked_assertion
+from .._core import (
+    CredentialCore,
+    SlotTable,
+    assertion_errors,
+    build_from_environment,
+    checked_assertion,
+    request_options,
+)
 from .._policy import (
     Action,
     CachedToken,
@@ -109,12 +116,7 @@ class FederatedTokenCredential:
     async def get_token_info(
         self, *scopes: str, options: Optional[TokenRequestOptions] = None
     ) -> AccessTokenInfo:
-        opts: Dict[str, Any] = options or {}  # type: ignore[assignment]
-        claims, tenant_id, enable_cae = (
-            opts.get("claims"),
-            opts.get("tenant_id"),
-            bool(opts.get("enable_cae")),
-        )
+        claims, tenant_id, enable_cae = request_options(options)
         if claims is None:
             token = self._slots.fresh(scopes, tenant_id, enable_cae)
             if token is not None:
