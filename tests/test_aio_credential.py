@@ -317,3 +317,46 @@ def test_a_missing_token_file_is_credential_unavailable(
                 await credential.get_token(STORAGE)
 
     run(main())
+
+
+def test_a_github_actions_source_runs_off_the_loop_and_every_long_job_exchange_succeeds(
+    sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from azure_wif_credential.assertions import GitHubActionsAssertion
+
+    for name, value in sandbox.github_actions_env(token_lifetime=1).items():
+        monkeypatch.setenv(name, value)
+    app = sandbox.register_app(
+        subject="repo:octo-org/octo-repo:ref:refs/heads/main", issuer=sandbox.github_issuer
+    )
+    sandbox.set_latency(1.0, endpoint="github")
+
+    async def main() -> List[float]:
+        ticks: List[float] = []
+        done = asyncio.Event()
+
+        async def ticker() -> None:
+            while not done.is_set():
+                ticks.append(time.monotonic())
+                await asyncio.sleep(0.01)
+
+        tick_task = asyncio.create_task(ticker())
+        async with FederatedTokenCredential(
+            app.tenant_id,
+            app.client_id,
+            assertion=GitHubActionsAssertion(connection_verify=sandbox.ca_file),
+            authority=sandbox.authority,
+            connection_verify=sandbox.ca_file,
+        ) as credential:
+            for i in range(2):  # a "job" longer than its 1-second CI tokens, one scope per step
+                await credential.get_token(f"https://step{i}.example/.default")
+                await asyncio.sleep(1.2)
+        done.set()
+        await tick_task
+        return ticks
+
+    ticks = run(main())
+    assert sandbox.request_count("github") == 3 and sandbox.request_count("token") == 3
+    assert max(b - a for a, b in zip(ticks, ticks[1:])) < 0.25, (
+        "the 300 ms GitHub call never blocked the loop"
+    )
