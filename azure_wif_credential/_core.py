@@ -202,6 +202,59 @@ class _Unavailable:
         return "unavailable"
 
 
+A = TypeVar("A")  # what the credential accepts as ``assertion``
+B = TypeVar("B", bound="CredentialBase[Any, Any]")
+
+
+class CredentialBase(Generic[A, S]):
+    """Construction, ``from_environment``, ``repr`` and the cache-hit path of both credentials; each
+    subclass adds its I/O (threads or tasks) and says which slot type it keeps per key."""
+
+    _slot_type: Callable[[], S]
+
+    def __init__(
+        self,
+        tenant_id: str,
+        client_id: str,
+        *,
+        assertion: Optional[A] = None,
+        token_file: Optional[str | os.PathLike[str]] = None,
+        authority: Optional[str] = None,
+        additionally_allowed_tenants: Optional[Iterable[str]] = None,
+        disable_instance_discovery: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        self._core = CredentialCore(
+            tenant_id,
+            client_id,
+            assertion=assertion,
+            token_file=token_file,
+            authority=authority,
+            additionally_allowed_tenants=additionally_allowed_tenants,
+            disable_instance_discovery=disable_instance_discovery,
+            options=kwargs,
+            owner=type(self).__name__,
+        )
+        self._slots: SlotTable[S] = SlotTable(self._core, self._slot_type)
+        self._lock = threading.Lock()
+        self._closed = False
+
+    @classmethod
+    def from_environment(cls: Type[B], **kwargs: Any) -> B:
+        """A credential from AZURE_TENANT_ID, AZURE_CLIENT_ID, AZURE_AUTHORITY_HOST and the first
+        assertion source the environment provides (AZURE_FEDERATED_TOKEN_FILE, GitHub Actions, Azure
+        Pipelines). Never raises for missing variables: ``get_token`` then raises
+        CredentialUnavailableError naming them, so ``ChainedTokenCredential`` moves on."""
+        return build_from_environment(cls, kwargs)
+
+    def __repr__(self) -> str:
+        flavour = "aio." if ".aio." in type(self).__module__ else ""
+        return f"{flavour}{type(self).__name__}({self._core!r})"
+
+    def _closed_error(self) -> RuntimeError:
+        return RuntimeError(f"This {type(self).__name__} is closed.")
+
+
 def build_from_environment(cls: Type[C], kwargs: Dict[str, Any]) -> C:
     """``cls.from_environment(**kwargs)`` for both credentials. Missing variables never raise here:
     the credential's ``get_token`` raises CredentialUnavailableError naming them."""

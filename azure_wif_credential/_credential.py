@@ -3,19 +3,16 @@
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any, Dict, Iterable, Optional
+from typing import Any, Dict, Optional
 
 from azure.core.credentials import AccessToken, AccessTokenInfo, TokenRequestOptions
 
 from ._core import (
-    CredentialCore,
-    SlotTable,
+    CredentialBase,
     assertion_errors,
-    build_from_environment,
     checked_assertion,
     request_options,
 )
@@ -46,7 +43,7 @@ class _Slot:
         self.future: Optional[Future[CachedToken]] = None
 
 
-class FederatedTokenCredential:
+class FederatedTokenCredential(CredentialBase[SyncAssertion, _Slot]):
     """Authenticates a workload outside Azure by exchanging its identity provider's token (the
     assertion) for a Microsoft Entra access token, through an app registration's federated identity
     credential. Secretless; refreshes ahead of expiry in the background; one token request per key
@@ -67,43 +64,8 @@ class FederatedTokenCredential:
         ``connection_timeout``, ``read_timeout``, ``retry_total``, ... as for any Azure SDK client.
     """
 
-    def __init__(
-        self,
-        tenant_id: str,
-        client_id: str,
-        *,
-        assertion: Optional[SyncAssertion] = None,
-        token_file: Optional[str | os.PathLike[str]] = None,
-        authority: Optional[str] = None,
-        additionally_allowed_tenants: Optional[Iterable[str]] = None,
-        disable_instance_discovery: bool = False,
-        **kwargs: Any,
-    ) -> None:
-        self._core = CredentialCore(
-            tenant_id,
-            client_id,
-            assertion=assertion,
-            token_file=token_file,
-            authority=authority,
-            additionally_allowed_tenants=additionally_allowed_tenants,
-            disable_instance_discovery=disable_instance_discovery,
-            options=kwargs,
-            owner=type(self).__name__,
-        )
-        self._slots = SlotTable(self._core, _Slot)
-        self._executor: Optional[ThreadPoolExecutor] = None
-        self._executor_lock = threading.Lock()
-        self._closed = False
-
-    @classmethod
-    def from_environment(cls, **kwargs: Any) -> FederatedTokenCredential:
-        """A credential from AZURE_TENANT_ID, AZURE_CLIENT_ID, AZURE_FEDERATED_TOKEN_FILE and
-        AZURE_AUTHORITY_HOST. Never raises for missing variables: ``get_token`` then raises
-        CredentialUnavailableError naming them, so ``ChainedTokenCredential`` moves on."""
-        return build_from_environment(cls, kwargs)
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}({self._core!r})"
+    _slot_type = _Slot
+    _executor: Optional[ThreadPoolExecutor] = None  # created with the first background refresh
 
     # --- the TokenCredential / SupportsTokenInfo protocols ---------------------------------------
 
@@ -137,7 +99,7 @@ class FederatedTokenCredential:
         self, scopes: tuple[str, ...], claims: Optional[str], tenant_id: Optional[str], cae: bool
     ) -> CachedToken:
         if self._closed:
-            raise RuntimeError(f"This {type(self).__name__} is closed.")
+            raise self._closed_error()
         key, slot = self._slots.slot(scopes, tenant_id, cae)
         now = time.time()
         if claims:
@@ -160,7 +122,7 @@ class FederatedTokenCredential:
         return future.result()
 
     def _start_background_refresh(self, key: CacheKey, slot: _Slot, future: Future[CachedToken]) -> None:
-        with self._executor_lock:
+        with self._lock:
             if self._executor is None:
                 self._executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="azure-wif-refresh")
             executor = self._executor
@@ -204,7 +166,7 @@ class FederatedTokenCredential:
             return
         self._closed = True
         self._slots.clear()  # the cache-hit path now finds nothing and reaches the closed check
-        with self._executor_lock:
+        with self._lock:
             executor, self._executor = self._executor, None
         if executor is not None:
             # Let queued refreshes finish (each is bounded by the HTTP timeouts): a caller may be

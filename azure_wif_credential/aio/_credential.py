@@ -8,21 +8,18 @@ credential's worker threads: the event loop never blocks on our I/O.
 from __future__ import annotations
 
 import asyncio
+import functools
 import inspect
 import logging
-import os
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Iterable, Optional, Set
+from typing import Any, Optional, Set
 
 from azure.core.credentials import AccessToken, AccessTokenInfo, TokenRequestOptions
 
 from .._core import (
-    CredentialCore,
-    SlotTable,
+    CredentialBase,
     assertion_errors,
-    build_from_environment,
     checked_assertion,
     request_options,
 )
@@ -52,52 +49,24 @@ class _Slot:
         self.loop: Optional[asyncio.AbstractEventLoop] = None
 
 
-class FederatedTokenCredential:
+class FederatedTokenCredential(CredentialBase[AnyAssertion, _Slot]):
     """The asyncio twin of :class:`azure_wif_credential.FederatedTokenCredential`: same arguments
     (``assertion`` may also be a coroutine function), same policy, awaitable ``get_token``,
     ``get_token_info`` and ``close``; an async context manager."""
 
-    def __init__(
-        self,
-        tenant_id: str,
-        client_id: str,
-        *,
-        assertion: Optional[AnyAssertion] = None,
-        token_file: Optional[str | os.PathLike[str]] = None,
-        authority: Optional[str] = None,
-        additionally_allowed_tenants: Optional[Iterable[str]] = None,
-        disable_instance_discovery: bool = False,
-        **kwargs: Any,
-    ) -> None:
-        self._core = CredentialCore(
-            tenant_id,
-            client_id,
-            assertion=assertion,
-            token_file=token_file,
-            authority=authority,
-            additionally_allowed_tenants=additionally_allowed_tenants,
-            disable_instance_discovery=disable_instance_discovery,
-            options=kwargs,
-            owner=type(self).__name__,
-        )
+    _slot_type = _Slot
+    _executor: Optional[ThreadPoolExecutor] = None  # created with the first exchange
+
+    @functools.cached_property
+    def _tasks(self) -> Set[asyncio.Task[CachedToken]]:
+        """Background refresh tasks, cancelled by close()."""
+        return set()
+
+    @functools.cached_property
+    def _async_source(self) -> bool:
         source = self._core.source
-        self._async_source = inspect.iscoroutinefunction(source) or inspect.iscoroutinefunction(
-            getattr(source, "__call__", None)  # noqa: B004 - an object with an async __call__
-        )
-        self._slots = SlotTable(self._core, _Slot)
-        self._lock = threading.Lock()  # guards policy transitions if loops in several threads share us
-        self._executor: Optional[ThreadPoolExecutor] = None
-        self._tasks: Set[asyncio.Task[CachedToken]] = set()
-        self._closed = False
-
-    @classmethod
-    def from_environment(cls, **kwargs: Any) -> FederatedTokenCredential:
-        """As the sync ``from_environment``: never raises for missing variables; ``get_token`` raises
-        CredentialUnavailableError naming them, so ``azure.identity.aio.ChainedTokenCredential`` moves on."""
-        return build_from_environment(cls, kwargs)
-
-    def __repr__(self) -> str:
-        return f"aio.{type(self).__name__}({self._core!r})"
+        call = getattr(source, "__call__", None)  # noqa: B004 - an object with an async __call__
+        return inspect.iscoroutinefunction(source) or inspect.iscoroutinefunction(call)
 
     async def get_token(
         self,
@@ -127,7 +96,7 @@ class FederatedTokenCredential:
         self, scopes: tuple[str, ...], claims: Optional[str], tenant_id: Optional[str], cae: bool
     ) -> CachedToken:
         if self._closed:
-            raise RuntimeError(f"This {type(self).__name__} is closed.")
+            raise self._closed_error()
         key, slot = self._slots.slot(scopes, tenant_id, cae)
         now = time.time()
         if claims:
