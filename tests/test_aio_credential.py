@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
 import time
-from typing import Any, Awaitable, Callable, Iterator, List, TypeVar
+from typing import Any, AsyncIterator, Awaitable, Callable, Iterator, List, TypeVar
 
 import pytest
 from azure.core.credentials import AccessToken
@@ -22,6 +23,25 @@ SUBJECT = "system:serviceaccount:default:web"
 STORAGE = "https://storage.azure.com/.default"
 GRAPH = "https://graph.microsoft.com/.default"
 T = TypeVar("T")
+
+
+@contextlib.asynccontextmanager
+async def ticking() -> AsyncIterator[List[float]]:
+    """A task that records a timestamp every 10 ms while the block runs: gaps show a blocked loop."""
+    ticks: List[float] = []
+    done = asyncio.Event()
+
+    async def ticker() -> None:
+        while not done.is_set():
+            ticks.append(time.monotonic())
+            await asyncio.sleep(0.01)
+
+    task = asyncio.create_task(ticker())
+    try:
+        yield ticks
+    finally:
+        done.set()
+        await task
 
 
 def run(coro: Awaitable[T]) -> T:
@@ -127,19 +147,8 @@ def test_the_event_loop_keeps_ticking_while_the_sts_takes_a_second(
     sandbox.set_latency(1.0)
 
     async def main() -> List[float]:
-        ticks: List[float] = []
-        done = asyncio.Event()
-
-        async def ticker() -> None:
-            while not done.is_set():
-                ticks.append(time.monotonic())
-                await asyncio.sleep(0.01)
-
-        tick_task = asyncio.create_task(ticker())
-        async with make() as credential:
+        async with ticking() as ticks, make() as credential:
             await credential.get_token(STORAGE)
-        done.set()
-        await tick_task
         return ticks
 
     ticks = run(main())
@@ -332,27 +341,17 @@ def test_a_github_actions_source_runs_off_the_loop_and_every_long_job_exchange_s
     sandbox.set_latency(1.0, endpoint="github")
 
     async def main() -> List[float]:
-        ticks: List[float] = []
-        done = asyncio.Event()
-
-        async def ticker() -> None:
-            while not done.is_set():
-                ticks.append(time.monotonic())
-                await asyncio.sleep(0.01)
-
-        tick_task = asyncio.create_task(ticker())
-        async with FederatedTokenCredential(
-            app.tenant_id,
-            app.client_id,
-            assertion=GitHubActionsAssertion(connection_verify=sandbox.ca_file),
-            authority=sandbox.authority,
-            connection_verify=sandbox.ca_file,
-        ) as credential:
-            for i in range(2):  # a "job" longer than its 1-second CI tokens, one scope per step
-                await credential.get_token(f"https://step{i}.example/.default")
-                await asyncio.sleep(1.2)
-        done.set()
-        await tick_task
+        async with ticking() as ticks:
+            async with FederatedTokenCredential(
+                app.tenant_id,
+                app.client_id,
+                assertion=GitHubActionsAssertion(connection_verify=sandbox.ca_file),
+                authority=sandbox.authority,
+                connection_verify=sandbox.ca_file,
+            ) as credential:
+                for i in range(2):  # a "job" longer than its 1-second CI tokens, one scope per step
+                    await credential.get_token(f"https://step{i}.example/.default")
+                    await asyncio.sleep(1.2)
         return ticks
 
     ticks = run(main())
