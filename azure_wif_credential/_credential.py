@@ -9,6 +9,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Dict, Optional
 
 from azure.core.credentials import AccessToken, AccessTokenInfo, TokenRequestOptions
+from azure.core.exceptions import ClientAuthenticationError
 
 from ._core import (
     CredentialBase,
@@ -141,14 +142,20 @@ class FederatedTokenCredential(CredentialBase[SyncAssertion, _Slot]):
             with assertion_errors():
                 assertion = checked_assertion(self._core.source())
             token = self._core.exchange.exchange(key, assertion, claims)
-        except Exception as error:
+        except BaseException as error:
             with slot.lock:
                 now = time.time()
                 if future is None:
                     raise
                 delay = refresh_failed(slot.state, self._core.policy, now)
             self._core.log_failure(key, slot.state, error, delay, now)
-            future.set_exception(error)
+            # Waiters share an Exception; a KeyboardInterrupt or SystemExit stays with this thread.
+            shared = (
+                error
+                if isinstance(error, Exception)
+                else ClientAuthenticationError(message="Token refresh interrupted.")
+            )
+            future.set_exception(shared)
             raise
         with slot.lock:
             refresh_succeeded(slot.state, token) if future is not None else challenge_answered(

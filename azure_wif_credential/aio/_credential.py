@@ -143,7 +143,7 @@ class FederatedTokenCredential(CredentialBase[AnyAssertion, _Slot]):
             with self._lock:
                 slot.state.refreshing = False
             raise
-        except Exception as error:
+        except BaseException as error:
             with self._lock:
                 now = time.time()
                 delay = refresh_failed(slot.state, self._core.policy, now)
