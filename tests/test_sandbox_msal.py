@@ -19,6 +19,7 @@ import requests
 from azure.core.exceptions import ClientAuthenticationError
 from azure.identity import ClientAssertionCredential
 from cryptography.hazmat.primitives.asymmetric import rsa
+from msal.exceptions import MsalServiceError
 
 from azure_wif_credential.sandbox import App, CaPinnedHttpClient, Sandbox
 
@@ -281,7 +282,8 @@ def test_msal_sees_an_injected_server_error_then_recovers(
     client = msal_app(sandbox, http_client, app, sandbox.issue_assertion)
     sandbox.fail_next(status=503, retry_after=0)  # Retry-After: 0 keeps MSAL from replaying the 503
 
-    with pytest.raises(msal.exceptions.MsalServiceError, match="503"):
+    # MSAL raises for a 5xx: its own MsalServiceError since 1.31, the transport's HTTPError before.
+    with pytest.raises((MsalServiceError, requests.HTTPError), match="503"):
         client.acquire_token_for_client([STORAGE])
     result = client.acquire_token_for_client([STORAGE])
 

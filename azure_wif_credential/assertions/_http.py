@@ -131,15 +131,33 @@ class TokenEndpointClient:
             with Pipeline(options.new_transport(), options.policies()) as owned:
                 response: HttpResponse = owned.run(request, **options.run_options()).http_response
                 return response  # its body is already read
-        except (ServiceRequestTimeoutError, ServiceResponseTimeoutError) as error:
-            name = "connection_timeout" if isinstance(error, ServiceRequestTimeoutError) else "read_timeout"
-            raise ClientAuthenticationError(
-                message=f"{self._platform} ({where}) did not answer within {name}={options.timeouts[name]:g} s"
-            ) from error
         except (ServiceRequestError, ServiceResponseError) as error:
+            timeout = _timeout_name(error)
+            if timeout:
+                raise ClientAuthenticationError(
+                    message=f"{self._platform} ({where}) did not answer within "
+                    f"{timeout}={options.timeouts[timeout]:g} s"
+                ) from error
             raise ClientAuthenticationError(
                 message=f"could not reach {self._platform} ({where}): {excerpt(str(error))}"
             ) from error
+
+
+def _timeout_name(error: Exception) -> str:
+    """Which timeout ran out, if one did. azure-core >= 1.32 raises its *TimeoutError types; older
+    versions raise the plain errors with requests' Timeout as the inner exception."""
+    if isinstance(error, ServiceRequestTimeoutError):
+        return "connection_timeout"
+    if isinstance(error, ServiceResponseTimeoutError):
+        return "read_timeout"
+    import requests
+
+    inner = getattr(error, "inner_exception", None)
+    if isinstance(inner, requests.exceptions.ConnectTimeout):
+        return "connection_timeout"
+    if isinstance(inner, requests.exceptions.Timeout):
+        return "read_timeout"
+    return ""
 
 
 def _platform_message(body: str) -> str:
