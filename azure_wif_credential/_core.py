@@ -241,8 +241,8 @@ class CredentialBase(Generic[A, S]):
 
     @classmethod
     def from_environment(cls: Type[B], **kwargs: Any) -> B:
-        """A credential from AZURE_TENANT_ID, AZURE_CLIENT_ID, AZURE_AUTHORITY_HOST and the first
-        assertion source the environment provides (AZURE_FEDERATED_TOKEN_FILE, GitHub Actions, Azure
+        """A credential from AZURE_TENANT_ID, AZURE_CLIENT_ID, AZURE_AUTHORITY_HOST,
+        AZURE_ADDITIONALLY_ALLOWED_TENANTS (';'-separated) and the first assertion source the environment provides (AZURE_FEDERATED_TOKEN_FILE, GitHub Actions, Azure
         Pipelines). Never raises for missing variables: ``get_token`` then raises
         CredentialUnavailableError naming them, so ``ChainedTokenCredential`` moves on."""
         return build_from_environment(cls, kwargs)
@@ -264,6 +264,8 @@ def build_from_environment(cls: Type[C], kwargs: Dict[str, Any]) -> C:
     if message is None:
         assert settings.tenant_id and settings.client_id
         tenant_id, client_id, arguments["assertion"] = settings.tenant_id, settings.client_id, settings.source
+        if settings.additionally_allowed_tenants and arguments.get("additionally_allowed_tenants") is None:
+            arguments["additionally_allowed_tenants"] = settings.additionally_allowed_tenants
         _LOGGER.debug(
             "from_environment: tenant %s, client %s, assertion from %s",
             tenant_id,

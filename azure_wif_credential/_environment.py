@@ -16,6 +16,7 @@ TENANT_ID = "AZURE_TENANT_ID"
 CLIENT_ID = "AZURE_CLIENT_ID"
 TOKEN_FILE = "AZURE_FEDERATED_TOKEN_FILE"
 AUTHORITY_HOST = "AZURE_AUTHORITY_HOST"
+ALLOWED_TENANTS = "AZURE_ADDITIONALLY_ALLOWED_TENANTS"  # ';'-separated, as azure-identity reads it
 
 
 @dataclass
@@ -26,6 +27,7 @@ class EnvironmentSettings:
     source: Optional[Callable[[], Any]]
     source_description: str = ""
     missing: List[str] = field(default_factory=list)
+    additionally_allowed_tenants: List[str] = field(default_factory=list)
 
     @property
     def unavailable_message(self) -> Optional[str]:
@@ -61,4 +63,5 @@ def read_environment(
         missing.append(f"no assertion source found (looked for {DETECTION_ORDER})")
     else:
         source, description = found
-    return EnvironmentSettings(tenant_id, client_id, authority, source, description, missing)
+    allowed = [t.strip() for t in env.get(ALLOWED_TENANTS, "").split(";") if t.strip()]
+    return EnvironmentSettings(tenant_id, client_id, authority, source, description, missing, allowed)

@@ -442,6 +442,27 @@ def test_from_environment_with_a_token_file_works_and_a_rejection_stops_the_chai
             ChainedTokenCredential(credential, Never()).get_token(STORAGE)
 
 
+def test_from_environment_reads_additionally_allowed_tenants_like_azure_identity(
+    sandbox: Sandbox, app: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    sandbox.register_app(subject=SUBJECT, client_id=app.client_id, tenant_id="fabrikam.example")
+    path = tmp_path / "token"
+    path.write_text(sandbox.issue_assertion(subject=SUBJECT))
+    for name, value in {
+        "AZURE_TENANT_ID": app.tenant_id,
+        "AZURE_CLIENT_ID": app.client_id,
+        "AZURE_FEDERATED_TOKEN_FILE": str(path),
+        "AZURE_AUTHORITY_HOST": sandbox.authority,
+        "AZURE_ADDITIONALLY_ALLOWED_TENANTS": "other.example; fabrikam.example",
+    }.items():
+        monkeypatch.setenv(name, value)
+    with FederatedTokenCredential.from_environment(connection_verify=sandbox.ca_file) as credential:
+        token = credential.get_token(STORAGE, tenant_id="fabrikam.example")
+        assert claims_of(token.token)["tid"] == "fabrikam.example"
+        with pytest.raises(ClientAuthenticationError, match="additionally_allowed_tenants"):
+            credential.get_token(STORAGE, tenant_id="contoso.example")
+
+
 # --- errors that explain -----------------------------------------------------------------------
 
 
