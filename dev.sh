@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # One entry point for README's two commands:
-#   ./dev.sh demo   set up the virtual environment and run the demo on the embedded sandbox
+#   ./dev.sh demo   set up the virtual environment (and Azurite, where npm is) and run the demo on the
+#                   embedded sandbox
 #   ./dev.sh test   set up everything the tests need (venv, Python packages, Azurite from npm via
 #                   package-lock.json) and run ruff, mypy --strict and the whole pytest suite
 set -euo pipefail
@@ -40,7 +41,10 @@ setup_node() {
 case "${1:-}" in
     demo)
         setup_python run
-        # Azurite is optional for the demo: use it when it is already installed.
+        # Azurite is optional for the demo: install it when npm is here; without it the demo says so.
+        if command -v npm >/dev/null 2>&1; then
+            setup_node || echo "dev.sh: npm ci failed; the demo will skip Azure Storage" >&2
+        fi
         PATH="$PWD/node_modules/.bin:$PATH" exec "$VENV/bin/python" -m azure_wif_credential demo
         ;;
     test)
