@@ -7,7 +7,7 @@ user which issuer, subject and audience they presented, and never print the toke
 from __future__ import annotations
 
 import time
-from typing import Any, Mapping, Optional
+from typing import Any, Mapping
 
 
 def unverified_claims(token: str) -> dict[str, Any]:
@@ -36,9 +36,3 @@ def describe_assertion(claims: Mapping[str, Any]) -> str:
     aud = claims.get("aud")
     aud_text = ",".join(str(a) for a in aud) if isinstance(aud, list) else str(aud)
     return f"iss={claims.get('iss')!s} sub={claims.get('sub')!s} aud={aud_text} exp={format_time(claims.get('exp'))}"
-
-
-def expires_at(token: str) -> Optional[float]:
-    """The unverified ``exp`` of a JWT, or None."""
-    exp = unverified_claims(token).get("exp")
-    return float(exp) if isinstance(exp, (int, float)) else None

@@ -21,19 +21,17 @@ from typing import (
     Tuple,
     Type,
     TypeVar,
-    cast,
 )
 
 from azure.core.exceptions import ClientAuthenticationError
 
 from ._config import CredentialConfig
 from ._environment import read_environment
-from ._errors import TokenExchangeError, credential_unavailable
+from ._errors import credential_unavailable
 from ._exchange import MsalExchange
 from ._policy import CachedToken, CacheKey, KeyState
 
 _LOGGER = logging.getLogger("azure_wif_credential")
-C = TypeVar("C")
 
 
 class HasState(Protocol):
@@ -242,10 +240,31 @@ class CredentialBase(Generic[A, S]):
     @classmethod
     def from_environment(cls: Type[B], **kwargs: Any) -> B:
         """A credential from AZURE_TENANT_ID, AZURE_CLIENT_ID, AZURE_AUTHORITY_HOST,
-        AZURE_ADDITIONALLY_ALLOWED_TENANTS (';'-separated) and the first assertion source the environment provides (AZURE_FEDERATED_TOKEN_FILE, GitHub Actions, Azure
-        Pipelines). Never raises for missing variables: ``get_token`` then raises
+        AZURE_ADDITIONALLY_ALLOWED_TENANTS (';'-separated) and the first assertion source the
+        environment provides (AZURE_FEDERATED_TOKEN_FILE, GitHub Actions, Azure Pipelines). Never raises for missing variables: ``get_token`` then raises
         CredentialUnavailableError naming them, so ``ChainedTokenCredential`` moves on."""
-        return build_from_environment(cls, kwargs)
+        settings = read_environment(**kwargs)
+        arguments: Dict[str, Any] = {**kwargs, "authority": settings.authority}
+        message = settings.unavailable_message
+        if message is None:
+            assert settings.tenant_id and settings.client_id
+            tenant_id, client_id = settings.tenant_id, settings.client_id
+            arguments["assertion"] = settings.source
+            if (
+                settings.additionally_allowed_tenants
+                and arguments.get("additionally_allowed_tenants") is None
+            ):
+                arguments["additionally_allowed_tenants"] = settings.additionally_allowed_tenants
+            _LOGGER.debug(
+                "from_environment: tenant %s, client %s, assertion from %s",
+                tenant_id,
+                client_id,
+                settings.source_description,
+            )
+        else:
+            tenant_id, client_id, arguments["assertion"] = "unavailable", "unavailable", _Unavailable(message)
+            arguments["additionally_allowed_tenants"] = ["*"]
+        return cls(tenant_id, client_id, **arguments)
 
     def __repr__(self) -> str:
         flavour = "aio." if ".aio." in type(self).__module__ else ""
@@ -255,34 +274,11 @@ class CredentialBase(Generic[A, S]):
         return RuntimeError(f"This {type(self).__name__} is closed.")
 
 
-def build_from_environment(cls: Type[C], kwargs: Dict[str, Any]) -> C:
-    """``cls.from_environment(**kwargs)`` for both credentials. Missing variables never raise here:
-    the credential's ``get_token`` raises CredentialUnavailableError naming them."""
-    settings = read_environment(**kwargs)
-    arguments: Dict[str, Any] = {**kwargs, "authority": settings.authority}
-    message = settings.unavailable_message
-    if message is None:
-        assert settings.tenant_id and settings.client_id
-        tenant_id, client_id, arguments["assertion"] = settings.tenant_id, settings.client_id, settings.source
-        if settings.additionally_allowed_tenants and arguments.get("additionally_allowed_tenants") is None:
-            arguments["additionally_allowed_tenants"] = settings.additionally_allowed_tenants
-        _LOGGER.debug(
-            "from_environment: tenant %s, client %s, assertion from %s",
-            tenant_id,
-            client_id,
-            settings.source_description,
-        )
-    else:
-        tenant_id, client_id, arguments["assertion"] = "unavailable", "unavailable", _Unavailable(message)
-        arguments["additionally_allowed_tenants"] = ["*"]
-    credential: C = cast(Any, cls)(tenant_id, client_id, **arguments)
-    return credential
-
-
 __all__ = [
+    "CredentialBase",
     "CredentialCore",
-    "TokenExchangeError",
+    "SlotTable",
     "assertion_errors",
-    "build_from_environment",
     "checked_assertion",
+    "request_options",
 ]

@@ -143,10 +143,10 @@ class FederatedTokenCredential(CredentialBase[SyncAssertion, _Slot]):
                 assertion = checked_assertion(self._core.source())
             token = self._core.exchange.exchange(key, assertion, claims)
         except BaseException as error:
+            if future is None:  # a claims challenge: not the key's refresh, nothing to record
+                raise
             with slot.lock:
                 now = time.time()
-                if future is None:
-                    raise
                 delay = refresh_failed(slot.state, self._core.policy, now)
             self._core.log_failure(key, slot.state, error, delay, now)
             # Waiters share an Exception; a KeyboardInterrupt or SystemExit stays with this thread.
