@@ -15,6 +15,7 @@ import statistics
 import time
 from typing import Any, Awaitable, Callable, Dict, List, Tuple
 
+from _common import Counter, sandbox_options
 from azure.identity.aio import ClientAssertionCredential
 
 from azure_wif_credential.aio import FederatedTokenCredential
@@ -24,38 +25,24 @@ SUBJECT = "system:serviceaccount:bench:aio"
 OURS, THEIRS = "azure-wif-credential (aio)", "azure-identity (aio)"
 
 
-class Counter:
-    def __init__(self, sandbox: Sandbox) -> None:
-        self.calls = 0
-        self._assertion = sandbox.issue_assertion(subject=SUBJECT, lifetime=3600)
-
-    def __call__(self) -> str:
-        self.calls += 1
-        return self._assertion
-
-
 Contender = Tuple[str, Callable[[str], Awaitable[Any]], Counter, Callable[[], Awaitable[None]]]
 
 
 def contenders(sandbox: Sandbox) -> List[Contender]:
     app = sandbox.register_app(subject=SUBJECT)
-    c1, c2 = Counter(sandbox), Counter(sandbox)
+    c1, c2 = Counter(sandbox, SUBJECT), Counter(sandbox, SUBJECT)
     ours = FederatedTokenCredential(
         app.tenant_id,
         app.client_id,
         assertion=c1,
-        authority=sandbox.authority,
-        connection_verify=sandbox.ca_file,
-        retry_total=0,
+        **sandbox_options(sandbox),
     )
     theirs = ClientAssertionCredential(
         app.tenant_id,
         app.client_id,
         c2,
-        authority=sandbox.authority,
         disable_instance_discovery=True,
-        connection_verify=sandbox.ca_file,
-        retry_total=0,
+        **sandbox_options(sandbox),
     )
     return [(OURS, ours.get_token, c1, ours.close), (THEIRS, theirs.get_token, c2, theirs.close)]
 

@@ -20,39 +20,13 @@ from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Optional
 
 import msal
-import requests
+from _common import Counter, sandbox_options
 from azure.identity import ClientAssertionCredential
 
 from azure_wif_credential import FederatedTokenCredential
 from azure_wif_credential.sandbox import Sandbox
 
 SUBJECT = "system:serviceaccount:bench:app"
-
-
-class Counter:
-    def __init__(self, sandbox: Sandbox) -> None:
-        self.sandbox = sandbox
-        self.calls = 0
-        self._lock = threading.Lock()
-        self._assertion = sandbox.issue_assertion(subject=SUBJECT, lifetime=3600)
-
-    def __call__(self) -> str:
-        with self._lock:
-            self.calls += 1
-        return self._assertion
-
-
-class _VerifyingSession(requests.Session):
-    """MSAL's default session would let REQUESTS_CA_BUNDLE override verify; pass it per request."""
-
-    def __init__(self, ca_file: str) -> None:
-        super().__init__()
-        self._ca_file = ca_file
-
-    def request(self, *args: Any, **kwargs: Any) -> requests.Response:
-        kwargs["verify"] = self._ca_file
-        kwargs.setdefault("timeout", 30)
-        return super().request(*args, **kwargs)
 
 
 @dataclass
@@ -66,35 +40,32 @@ class Contender:
 def contenders(sandbox: Sandbox, **ours: Any) -> List[Contender]:
     app = sandbox.register_app(subject=SUBJECT)
     result = []
-    c1 = Counter(sandbox)
+    c1 = Counter(sandbox, SUBJECT)
     cred = FederatedTokenCredential(
         app.tenant_id,
         app.client_id,
         assertion=c1,
-        authority=sandbox.authority,
-        connection_verify=sandbox.ca_file,
-        retry_total=0,
+        **sandbox_options(sandbox),
         **ours,
     )
     result.append(Contender("azure-wif-credential", lambda s: cred.get_token(s).token, c1, cred.close))
-    c2 = Counter(sandbox)
+    c2 = Counter(sandbox, SUBJECT)
     ai = ClientAssertionCredential(
         app.tenant_id,
         app.client_id,
         c2,
-        authority=sandbox.authority,
         disable_instance_discovery=True,
-        connection_verify=sandbox.ca_file,
-        retry_total=0,
+        **sandbox_options(sandbox),
     )
     result.append(Contender("azure-identity", lambda s: ai.get_token(s).token, c2, ai.close))
-    c3 = Counter(sandbox)
+    c3 = Counter(sandbox, SUBJECT)
+    http = sandbox.http_client(timeout=30)
     cca = msal.ConfidentialClientApplication(
         app.client_id,
         authority=f"{sandbox.authority}/{app.tenant_id}",
         client_credential={"client_assertion": c3},
         instance_discovery=False,
-        http_client=_VerifyingSession(sandbox.ca_file),
+        http_client=http,
     )
 
     def msal_get(scope: str) -> str:
@@ -103,7 +74,7 @@ def contenders(sandbox: Sandbox, **ours: Any) -> List[Contender]:
             raise RuntimeError(r.get("error_description") or r.get("error"))
         return str(r["access_token"])
 
-    result.append(Contender("msal", msal_get, c3, lambda: None))
+    result.append(Contender("msal", msal_get, c3, http.close))
     return result
 
 
