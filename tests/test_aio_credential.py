@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import logging
 import threading
 import time
@@ -42,6 +43,18 @@ async def ticking() -> AsyncIterator[List[float]]:
     finally:
         done.set()
         await task
+
+
+async def eventually(condition: Callable[[], Any], timeout: float = 5.0) -> None:
+    """Poll ``condition`` (plain or async) until it holds; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = condition()
+        if await result if inspect.isawaitable(result) else result:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not reached")
+        await asyncio.sleep(0.01)
 
 
 def run(coro: Awaitable[T]) -> T:
@@ -169,12 +182,11 @@ def test_advisory_window_callers_never_wait_and_one_background_task_refreshes(
             sandbox.set_latency(0.5)
             seen = await asyncio.gather(*(credential.get_token(STORAGE) for _ in range(20)))
             assert {t.token for t in seen} == {old}
-            for _ in range(500):
-                if (await credential.get_token(STORAGE)).token != old:
-                    break
-                await asyncio.sleep(0.01)
-            else:
-                raise AssertionError("the background refresh never landed")
+
+            async def refreshed() -> bool:
+                return (await credential.get_token(STORAGE)).token != old
+
+            await eventually(refreshed)
 
     run(main())
     assert sandbox.request_count("token") == 2
@@ -191,10 +203,7 @@ def test_advisory_refresh_failure_keeps_the_cached_token(
             await asyncio.sleep(1.1)
             sandbox.fail_next(3, status=500)
             assert (await credential.get_token(STORAGE)).token == old
-            for _ in range(500):
-                if sandbox.request_count("token") == 2:
-                    break
-                await asyncio.sleep(0.01)
+            await eventually(lambda: sandbox.request_count("token") == 2)
             await asyncio.sleep(0.05)
             for _ in range(10):
                 assert (await credential.get_token(STORAGE)).token == old
