@@ -16,23 +16,34 @@ def unverified_claims(token: str) -> dict[str, Any]:
 
     try:
         claims = jwt.decode(token, options={"verify_signature": False})
-    except jwt.PyJWTError:
+    except Exception:  # PyJWTError, or anything a hostile token provokes: it is simply not readable
         return {}
     return claims if isinstance(claims, dict) else {}
 
 
 def format_time(value: Any) -> str:
     """A claim timestamp as UTC text with its distance from now (for hints and logs)."""
-    if not isinstance(value, (int, float)):
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
         return "absent"
-    stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(value))
-    return f"{stamp} ({int(value - time.time()):+d}s from now)"
+    try:
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(value))
+        return f"{stamp} ({int(value - time.time()):+d}s from now)"
+    except (OverflowError, ValueError, OSError):  # NaN, infinity, or beyond the calendar
+        return f"{value!r} (not a time)"
+
+
+def claim_text(value: Any, limit: int = 200) -> str:
+    """A claim for a message: its text, on one line, cut to ``limit`` characters."""
+    text = ",".join(str(a) for a in value) if isinstance(value, list) else str(value)
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def describe_assertion(claims: Mapping[str, Any]) -> str:
     """``iss=... sub=... aud=... exp=...`` — safe to log: claims only, never the token."""
     if not claims:
         return "assertion is not a readable JWT"
-    aud = claims.get("aud")
-    aud_text = ",".join(str(a) for a in aud) if isinstance(aud, list) else str(aud)
-    return f"iss={claims.get('iss')!s} sub={claims.get('sub')!s} aud={aud_text} exp={format_time(claims.get('exp'))}"
+    return (
+        f"iss={claim_text(claims.get('iss'))} sub={claim_text(claims.get('sub'))} "
+        f"aud={claim_text(claims.get('aud'))} exp={format_time(claims.get('exp'))}"
+    )

@@ -12,6 +12,7 @@ from urllib.parse import urlparse
 
 from azure.core.exceptions import ClientAuthenticationError
 
+from ._pipeline import check_option_types
 from ._policy import RefreshPolicy
 
 PUBLIC_CLOUD = "https://login.microsoftonline.com"
@@ -49,29 +50,60 @@ CONSTRUCTOR_KEYWORDS = frozenset(
 )
 
 
-def validate_tenant_id(tenant_id: str) -> None:
-    if not tenant_id or not _TENANT_RE.match(tenant_id):
+def validate_tenant_id(tenant_id: Any, name: str = "tenant_id") -> None:
+    """A tenant as Entra accepts it (a GUID or a domain name), safe to put in a request path."""
+    if not isinstance(tenant_id, str):
+        raise TypeError(
+            f"{name} must be a string (the directory id or a domain), not {type(tenant_id).__name__}"
+        )
+    if (
+        not _TENANT_RE.fullmatch(tenant_id)
+        or len(tenant_id) > 256
+        or tenant_id.startswith(".")
+        or tenant_id.endswith(".")
+        or ".." in tenant_id
+    ):
         raise ValueError(
-            f"Invalid tenant id {tenant_id!r}: use the directory (tenant) id or a domain name "
-            "(letters, digits, '-' and '.' only)."
+            f"Invalid {name} {tenant_id[:80]!r}: use the directory (tenant) id or a domain name "
+            "(letters, digits, '-' and '.' only; no leading, trailing or repeated dots)."
         )
 
 
 def normalize_authority(authority: Optional[str]) -> str:
-    """``https://host[:port]`` from a host or URL; http and paths are refused."""
-    value = (authority or os.environ.get("AZURE_AUTHORITY_HOST") or PUBLIC_CLOUD).strip().rstrip("/")
+    """``https://host[:port]`` from a host or URL; http, paths, queries, fragments, userinfo and
+    whitespace are refused."""
+    if authority is not None and not isinstance(authority, str):
+        raise TypeError(f"authority must be a string (a host or https URL), not {type(authority).__name__}")
+    source = "authority" if authority else "AZURE_AUTHORITY_HOST"
+    raw = authority or os.environ.get("AZURE_AUTHORITY_HOST") or PUBLIC_CLOUD
+    value = raw.strip()
+    if not value or any(c.isspace() or not c.isprintable() for c in value):
+        raise ValueError(f"{source} must be a host such as 'login.microsoftonline.com', got {raw[:80]!r}")
+    value = value.rstrip("/")
     if "://" not in value:
         value = "https://" + value
     parsed = urlparse(value)
     if parsed.scheme != "https":
         raise ValueError(
-            f"authority must use https, got {value!r}: Entra only accepts assertions over TLS (for the "
+            f"{source} must use https, got {value!r}: Entra only accepts assertions over TLS (for the "
             "local sandbox use sandbox.authority, which is https, with connection_verify=sandbox.ca_file)."
         )
-    if not parsed.hostname or parsed.path not in ("", "/") or parsed.query:
+    try:
+        parsed.port  # noqa: B018 - raises ValueError for a port that is not a number in range
+    except ValueError:
+        raise ValueError(f"{source} has an invalid port: {value!r}") from None
+    if (
+        not parsed.hostname
+        or "@" in parsed.netloc
+        or parsed.path not in ("", "/")
+        or parsed.query
+        or parsed.fragment
+        or "?" in value
+        or "#" in value
+    ):
         raise ValueError(
-            f"authority must be a host such as 'https://login.microsoftonline.com', got {value!r} "
-            "(the tenant goes in tenant_id, not in the authority)."
+            f"{source} must be a host such as 'https://login.microsoftonline.com', got {value!r} "
+            "(no user name, path, query or fragment: the tenant goes in tenant_id, not in the authority)."
         )
     return f"https://{parsed.netloc}"
 
@@ -98,6 +130,26 @@ def check_options(kwargs: Dict[str, Any], owner: str) -> None:
         raise TypeError(f"{owner}() got an unexpected keyword argument {name!r}.{suggestion}")
 
 
+def allowed_tenants(value: Optional[Iterable[str]]) -> Tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, (str, bytes)):
+        raise TypeError(
+            "additionally_allowed_tenants must be a list of tenant ids (or ['*']), not a single string: "
+            f"use [{value!r}]"
+        )
+    try:
+        tenants = tuple(value)
+    except TypeError:
+        raise TypeError(
+            f"additionally_allowed_tenants must be a list of tenant ids, not {type(value).__name__}"
+        ) from None
+    for tenant in tenants:
+        if tenant != "*":
+            validate_tenant_id(tenant, "additionally_allowed_tenants entry")
+    return tenants
+
+
 @dataclass(frozen=True)
 class CredentialConfig:
     tenant_id: str
@@ -121,17 +173,30 @@ class CredentialConfig:
         owner: str,
     ) -> CredentialConfig:
         validate_tenant_id(tenant_id)
-        if not client_id:
-            raise ValueError("client_id is required: the app registration's Application (client) ID.")
+        if not isinstance(client_id, str):
+            raise TypeError(f"client_id must be a string, not {type(client_id).__name__}")
+        if (
+            not client_id
+            or any(c.isspace() or not c.isprintable() for c in client_id)
+            or len(client_id) > 256
+        ):
+            raise ValueError(
+                "client_id must be the app registration's Application (client) ID "
+                f"(no spaces or control characters), got {client_id[:80]!r}"
+            )
         check_options(options, owner)
         options = dict(options)
         refresh_policy = options.pop("refresh_policy", None) or RefreshPolicy()
+        if not isinstance(refresh_policy, RefreshPolicy):
+            raise TypeError(f"refresh_policy must be a RefreshPolicy, not {type(refresh_policy).__name__}")
+        check_option_types(options)
+        allowed = allowed_tenants(additionally_allowed_tenants)
         normalized = normalize_authority(authority)
         return cls(
             tenant_id=tenant_id,
             client_id=client_id,
             authority=normalized,
-            additionally_allowed_tenants=tuple(additionally_allowed_tenants or ()),
+            additionally_allowed_tenants=allowed,
             instance_discovery=not (disable_instance_discovery or is_loopback(normalized)),
             pipeline_options=options,
             refresh_policy=refresh_policy,

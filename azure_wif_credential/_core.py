@@ -4,10 +4,10 @@ assertion checking, failure logging. Their own modules only add the I/O (threads
 from __future__ import annotations
 
 import contextlib
-import logging
+import json
 import os
+import re
 import threading
-import time
 from typing import (
     Any,
     Callable,
@@ -29,9 +29,14 @@ from ._config import CredentialConfig
 from ._environment import read_environment
 from ._errors import credential_unavailable
 from ._exchange import MsalExchange
-from ._policy import CachedToken, CacheKey, KeyState
+from ._policy import CachedToken, CacheKey, KeyState, finish_refresh
+from ._redact import error_text, get_logger, remember, safe_text, without_secret_cause
 
-_LOGGER = logging.getLogger("azure_wif_credential")
+_LOGGER = get_logger("azure_wif_credential")
+#: An assertion is a compact JWS/JWE: base64url segments joined by dots, and small.
+MAX_ASSERTION_LENGTH = 64 * 1024
+_COMPACT_JWT = re.compile(r"[A-Za-z0-9_\-]+(?:\.[A-Za-z0-9_\-]*){2,4}")
+MAX_CLAIMS_LENGTH = 16 * 1024
 
 
 class HasState(Protocol):
@@ -95,7 +100,32 @@ class CredentialCore:
             raise ValueError(
                 "get_token requires at least one scope, e.g. 'https://management.azure.com/.default'"
             )
-        return CacheKey(scopes, self.config.resolve_tenant(tenant_id), bool(enable_cae))
+        for scope in scopes:
+            check_scope(scope)
+        return CacheKey(tuple(scopes), self.config.resolve_tenant(tenant_id), bool(enable_cae))
+
+    def settle(
+        self,
+        key: CacheKey,
+        state: KeyState,
+        lock: Any,
+        generation: int,
+        token: Optional[CachedToken],
+        error: Optional[BaseException],
+        *,
+        counted: bool = True,
+    ) -> None:
+        """End lease ``generation`` of ``key`` (its token, or its error). The key is free afterwards
+        whatever happens in here: this is where "every refresh that begins ends" holds."""
+        try:
+            with lock:
+                now = self.policy.clock()
+                delay = finish_refresh(state, generation, self.policy, now, token, counted=counted)
+            if error is not None and counted:
+                self.log_failure(key, state, error, delay, now)
+        finally:
+            if state.generation == generation:
+                state.refreshing = False
 
     def log_failure(
         self, key: CacheKey, state: KeyState, error: BaseException, delay: float, now: float
@@ -109,11 +139,14 @@ class CredentialCore:
                 key.tenant_id,
                 token.expires_on - now,
                 delay,
-                error,
+                error_text(error),
             )
         else:
             _LOGGER.debug(
-                "Token request for scopes %s in tenant %s failed: %s", list(key.scopes), key.tenant_id, error
+                "Token request for scopes %s in tenant %s failed: %s",
+                list(key.scopes),
+                key.tenant_id,
+                error_text(error),
             )
 
 
@@ -123,6 +156,7 @@ class SlotTable(Generic[S]):
 
     def __init__(self, core: CredentialCore, new_slot: Callable[[], S]) -> None:
         self._core = core
+        self._clock = core.policy.clock
         self._new_slot = new_slot
         self._slots: Dict[CacheKey, S] = {}
         self._by_arguments: Dict[Tuple[Tuple[str, ...], Optional[str], bool], S] = {}
@@ -131,10 +165,13 @@ class SlotTable(Generic[S]):
     def fresh(
         self, scopes: Tuple[str, ...], tenant_id: Optional[str], enable_cae: bool
     ) -> Optional[CachedToken]:
-        slot = self._by_arguments.get((scopes, tenant_id, enable_cae))
+        try:
+            slot = self._by_arguments.get((scopes, tenant_id, enable_cae))
+        except TypeError:  # unhashable arguments: slot() explains what is wrong with them
+            return None
         if slot is not None:
             token = slot.state.token
-            if token is not None and time.time() < token.refresh_on:
+            if token is not None and self._clock() < token.refresh_on:
                 return token
         return None
 
@@ -156,34 +193,118 @@ class SlotTable(Generic[S]):
 
 def request_options(options: Optional[Mapping[str, Any]]) -> Tuple[Optional[str], Optional[str], bool]:
     """``get_token_info``'s options as (claims, tenant_id, enable_cae)."""
-    opts = options or {}
-    return opts.get("claims"), opts.get("tenant_id"), bool(opts.get("enable_cae"))
+    if options is None:
+        return None, None, False
+    if not isinstance(options, Mapping):
+        raise TypeError(f"options must be a mapping (TokenRequestOptions), not {type(options).__name__}")
+    return options.get("claims"), options.get("tenant_id"), bool(options.get("enable_cae"))
+
+
+def check_scope(scope: Any) -> None:
+    if not isinstance(scope, str):
+        raise TypeError(f"scopes must be strings, got {type(scope).__name__}")
+    if not scope or len(scope) > 2048 or any(c.isspace() or not c.isprintable() for c in scope):
+        raise ValueError(
+            f"Invalid scope {scope[:80]!r}: a scope is one resource with '/.default', e.g. "
+            "'https://management.azure.com/.default' (no spaces or control characters; pass several "
+            "scopes as separate arguments)."
+        )
+
+
+def checked_claims(claims: Any) -> Optional[str]:
+    """A claims challenge as MSAL needs it: a JSON object (text), or None for no challenge."""
+    if claims is None or claims == "":
+        return None
+    if not isinstance(claims, str):
+        raise TypeError(
+            f"claims must be a JSON string (the decoded CAE challenge), not {type(claims).__name__}"
+        )
+    if len(claims) > MAX_CLAIMS_LENGTH:
+        raise ValueError(f"claims is {len(claims)} characters long; a CAE challenge is a small JSON object")
+    try:
+        document = json.loads(claims)
+    except (ValueError, RecursionError):
+        raise ValueError(
+            "claims is not JSON: pass the claims challenge decoded from the WWW-Authenticate header's "
+            'base64 `claims` parameter, e.g. \'{"access_token": {"nbf": {"essential": true, "value": "..."}}}\''
+        ) from None
+    if not isinstance(document, dict):
+        raise ValueError(f"claims must be a JSON object, not a JSON {type(document).__name__}")
+    return claims
 
 
 def checked_assertion(value: Any) -> str:
+    """The source's answer if it is an assertion (registered as a secret), else an error that says what
+    came back without showing it."""
+    if isinstance(value, bytes):
+        raise ClientAuthenticationError(
+            message="The assertion source returned bytes; it must return the assertion JWT as a str."
+        )
     if not isinstance(value, str) or not value.strip():
         raise ClientAuthenticationError(
             message=f"The assertion source returned {type(value).__name__}"
             + (" (empty)" if isinstance(value, str) else "")
             + "; it must return the assertion JWT as a non-empty string."
         )
-    return value.strip()
+    remember(value)
+    assertion = value.strip()
+    if len(assertion) > MAX_ASSERTION_LENGTH:
+        raise ClientAuthenticationError(
+            message=f"The assertion source returned {len(assertion)} characters; an assertion is a JWT of "
+            f"at most {MAX_ASSERTION_LENGTH} characters."
+        )
+    if not _COMPACT_JWT.fullmatch(assertion):
+        bad = next((c for c in assertion if not (c.isalnum() and c.isascii()) and c not in "-_."), None)
+        what = f"a character {bad!r} that a JWT cannot hold" if bad is not None else "too few '.' segments"
+        raise ClientAuthenticationError(
+            message=f"The assertion source returned a string that is not a JWT ({what}); it must return the "
+            "compact JWT itself (header.payload.signature), without quotes, 'Bearer ' or JSON around it."
+        )
+    return assertion
 
 
 @contextlib.contextmanager
 def assertion_errors() -> Iterator[None]:
     """Around a call of the assertion source: CredentialUnavailableError and our own errors pass;
-    anything else (a raw FileNotFoundError, a KeyError...) becomes a ClientAuthenticationError with
-    the original chained as its cause."""
+    anything else (a raw FileNotFoundError, a KeyError...) becomes a ClientAuthenticationError whose
+    message is redacted, with the original chained only when its own text shows no secret."""
     try:
         yield
-    except ClientAuthenticationError:  # CredentialUnavailableError is one too
+    except ClientAuthenticationError as error:  # CredentialUnavailableError is one too
+        if without_secret_cause(error) is None:  # a user source's error that quotes a secret
+            from azure.identity import CredentialUnavailableError
+
+            kind = CredentialUnavailableError if isinstance(error, CredentialUnavailableError) else None
+            text = safe_text(error.message if isinstance(error.message, str) else error)
+            raise (kind or ClientAuthenticationError)(message=text) from None
         raise
     except Exception as error:
-        text = str(error).strip().splitlines()[0][:200] if str(error).strip() else ""
+        text = error_text(error, limit=200)
+        shown = f": {text}" if text != type(error).__name__ else ""
         raise ClientAuthenticationError(
-            message=f"The assertion source failed with {type(error).__name__}" + (f": {text}" if text else "")
-        ) from error
+            message=f"The assertion source failed with {type(error).__name__}{shown}"
+        ) from without_secret_cause(error)
+
+
+def shared_error(error: Optional[BaseException]) -> Exception:
+    """What the waiters of a failed refresh get: the leader's Exception itself, or, for an interrupt
+    (KeyboardInterrupt, SystemExit, a cancellation) that stays with the leader, an error saying so."""
+    if isinstance(error, Exception):
+        return error
+    return ClientAuthenticationError(
+        message="The token refresh was interrupted before it finished; try again."
+    )
+
+
+_IGNORED_GET_TOKEN_KWARGS: set[str] = set()
+
+
+def warn_ignored(kwargs: Mapping[str, Any]) -> None:
+    """Unknown get_token keywords are logged (once each, as a WARNING), as azure-identity tolerates them."""
+    for name in kwargs:
+        if name not in _IGNORED_GET_TOKEN_KWARGS:
+            _IGNORED_GET_TOKEN_KWARGS.add(name)
+            _LOGGER.warning("get_token ignores the keyword argument %r", name)
 
 
 class _Unavailable:
@@ -280,5 +401,8 @@ __all__ = [
     "SlotTable",
     "assertion_errors",
     "checked_assertion",
+    "checked_claims",
     "request_options",
+    "shared_error",
+    "warn_ignored",
 ]

@@ -2,21 +2,24 @@
 
 from __future__ import annotations
 
-import logging
+import contextlib
 import threading
-import time
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any, Dict, Optional
+from concurrent.futures import TimeoutError as FutureTimeout
+from typing import Any, Optional
 
 from azure.core.credentials import AccessToken, AccessTokenInfo, TokenRequestOptions
-from azure.core.exceptions import ClientAuthenticationError
 
 from ._core import (
     CredentialBase,
     assertion_errors,
     checked_assertion,
+    checked_claims,
     request_options,
+    shared_error,
+    warn_ignored,
 )
+from ._errors import TokenExchangeError
 from ._policy import (
     Action,
     CachedToken,
@@ -24,13 +27,10 @@ from ._policy import (
     KeyState,
     begin_refresh,
     challenge_answered,
-    refresh_failed,
-    refresh_succeeded,
 )
 from .assertions._base import SyncAssertion
 
-_LOGGER = logging.getLogger("azure_wif_credential")
-_IGNORED_GET_TOKEN_KWARGS: set[str] = set()
+_NO_LOCK = contextlib.nullcontext()
 
 
 class _Slot:
@@ -79,7 +79,7 @@ class FederatedTokenCredential(CredentialBase[SyncAssertion, _Slot]):
         **kwargs: Any,
     ) -> AccessToken:
         if kwargs:
-            _warn_ignored(kwargs)
+            warn_ignored(kwargs)
         if claims is None:
             token = self._slots.fresh(scopes, tenant_id, enable_cae)
             if token is not None:
@@ -101,69 +101,88 @@ class FederatedTokenCredential(CredentialBase[SyncAssertion, _Slot]):
     ) -> CachedToken:
         if self._closed:
             raise self._closed_error()
+        claims = checked_claims(claims)
         key, slot = self._slots.slot(scopes, tenant_id, cae)
-        now = time.time()
+        policy = self._core.policy
         if claims:
-            return self._refresh(key, slot, claims=claims, future=None)
+            return self._challenge(key, slot, claims)
         with slot.lock:
-            action = self._core.policy.decide(slot.state, now)
+            now = policy.clock()
+            action = policy.decide(slot.state, now)
             if action is not Action.WAIT:
-                if action is Action.SERVE_AND_REFRESH and begin_refresh(slot.state):
-                    slot.future = Future()
-                    self._start_background_refresh(key, slot, slot.future)
+                if action is Action.SERVE_AND_REFRESH:
+                    generation = begin_refresh(slot.state, policy, now)
+                    if generation is not None:
+                        slot.future = Future()
+                        self._start_background_refresh(key, slot, generation, slot.future)
                 assert slot.state.token is not None
                 return slot.state.token
-            leader = begin_refresh(slot.state)
-            if leader:
+            generation = begin_refresh(slot.state, policy, now)
+            if generation is not None:
                 slot.future = Future()
             future = slot.future
+            wait = policy.wait_left(slot.state, now)
             assert future is not None
-        if leader:
-            self._refresh(key, slot, claims=None, future=future)
-        return future.result()
-
-    def _start_background_refresh(self, key: CacheKey, slot: _Slot, future: Future[CachedToken]) -> None:
-        with self._lock:
-            if self._executor is None:
-                self._executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="azure-wif-refresh")
-            executor = self._executor
+        if generation is not None:
+            return self._refresh(key, slot, generation, future)
         try:
-            executor.submit(self._refresh, key, slot, None, future)
-        except RuntimeError:  # shut down by a concurrent close()
-            slot.state.refreshing = False
+            return future.result(timeout=wait)
+        except FutureTimeout:
+            raise TokenExchangeError(
+                f"No token for scopes {list(key.scopes)}: the refresh in progress did not finish within "
+                f"refresh_timeout={policy.refresh_timeout:g} s (is the assertion source hanging?). The next "
+                "call starts a new one.",
+                retryable=True,
+            ) from None
+
+    def _start_background_refresh(
+        self, key: CacheKey, slot: _Slot, generation: int, future: Future[CachedToken]
+    ) -> None:
+        try:
+            with self._lock:
+                if self._executor is None:
+                    self._executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="azure-wif-refresh")
+                executor = self._executor
+            executor.submit(self._refresh, key, slot, generation, future)
+        except BaseException as error:  # shut down by a concurrent close(), or no thread to be had
+            self._core.settle(key, slot.state, _NO_LOCK, generation, None, error, counted=False)
             future.cancel()
 
-    def _refresh(
-        self, key: CacheKey, slot: _Slot, claims: Optional[str], future: Optional[Future[CachedToken]]
-    ) -> CachedToken:
-        """One exchange. With a ``future`` this is the key's single refresh: its outcome goes to every
-        waiter, and a failure keeps the old token and schedules the next attempt (backoff)."""
-        try:
-            with assertion_errors():
-                assertion = checked_assertion(self._core.source())
-            token = self._core.exchange.exchange(key, assertion, claims)
-        except BaseException as error:
-            if future is None:  # a claims challenge: not the key's refresh, nothing to record
-                raise
-            with slot.lock:
-                now = time.time()
-                delay = refresh_failed(slot.state, self._core.policy, now)
-            self._core.log_failure(key, slot.state, error, delay, now)
-            # Waiters share an Exception; a KeyboardInterrupt or SystemExit stays with this thread.
-            shared = (
-                error
-                if isinstance(error, Exception)
-                else ClientAuthenticationError(message="Token refresh interrupted.")
-            )
-            future.set_exception(shared)
-            raise
+    def _exchange(self, key: CacheKey, claims: Optional[str]) -> CachedToken:
+        with assertion_errors():
+            assertion = checked_assertion(self._core.source())
+        return self._core.exchange.exchange(key, assertion, claims)
+
+    def _challenge(self, key: CacheKey, slot: _Slot, claims: str) -> CachedToken:
+        """A claims challenge: not the key's refresh; its token replaces the entry."""
+        token = self._exchange(key, claims)
         with slot.lock:
-            refresh_succeeded(slot.state, token) if future is not None else challenge_answered(
-                slot.state, token
-            )
-        if future is not None:
-            future.set_result(token)
+            challenge_answered(slot.state, token)
         return token
+
+    def _refresh(
+        self, key: CacheKey, slot: _Slot, generation: int, future: Future[CachedToken]
+    ) -> CachedToken:
+        """Lease ``generation`` of the key's one refresh. Whatever happens, the lease is settled and
+        ``future`` resolved for every waiter (a KeyboardInterrupt stays with this thread; waiters get
+        a ClientAuthenticationError)."""
+        token: Optional[CachedToken] = None
+        error: Optional[BaseException] = None
+        try:
+            token = self._exchange(key, None)
+            return token
+        except BaseException as raised:
+            error = raised
+            raise
+        finally:
+            try:
+                self._core.settle(key, slot.state, slot.lock, generation, token, error)
+            finally:
+                if not future.done():
+                    if token is not None:
+                        future.set_result(token)
+                    else:
+                        future.set_exception(shared_error(error))
 
     # --- lifetime -------------------------------------------------------------------------------
 
@@ -186,10 +205,3 @@ class FederatedTokenCredential(CredentialBase[SyncAssertion, _Slot]):
 
     def __exit__(self, *args: Any) -> None:
         self.close()
-
-
-def _warn_ignored(kwargs: Dict[str, Any]) -> None:
-    for name in kwargs:
-        if name not in _IGNORED_GET_TOKEN_KWARGS:
-            _IGNORED_GET_TOKEN_KWARGS.add(name)
-            _LOGGER.warning("get_token ignores the keyword argument %r", name)

@@ -16,16 +16,18 @@ from typing import TYPE_CHECKING, Any, Dict, Optional, Tuple
 
 from azure.core.exceptions import AzureError
 
+from ._answers import EntraErrorAnswer, sanitized_error, seconds
 from ._claims import describe_assertion, unverified_claims
 from ._config import CredentialConfig
 from ._errors import TokenExchangeError, error_from_entra
 from ._msal_http import MsalHttpClient
 from ._policy import CachedToken, CacheKey, token_from_result
+from ._redact import error_text, get_logger, without_secret_cause
 
 if TYPE_CHECKING:
     import msal
 
-_LOGGER = logging.getLogger("azure_wif_credential")
+_LOGGER = get_logger("azure_wif_credential")
 
 
 class _DiscoveryOnlyHttpCache(Dict[str, Any]):
@@ -67,7 +69,7 @@ class MsalExchange:
             import msal  # lazily: importing MSAL costs more than the rest of this package
 
             if self._http is None:
-                self._http = MsalHttpClient(**self._config.pipeline_options)
+                self._http = MsalHttpClient(self._config.authority, **self._config.pipeline_options)
             authority = f"{self._config.authority}/{tenant_id}"
             try:
                 app = msal.ConfidentialClientApplication(
@@ -80,12 +82,16 @@ class MsalExchange:
                     client_capabilities=["CP1"] if enable_cae else None,
                     token_cache=msal.TokenCache(),
                 )
-            except Exception as error:  # MSAL raises ValueError, its own errors, or ours
+            except EntraErrorAnswer as answer:
+                raise self._entra_error(tenant_id, answer, {}) from None
+            except TokenExchangeError:
+                raise
+            except Exception as error:  # MSAL raises ValueError, its own errors, or azure-core's
                 raise TokenExchangeError(
-                    f"Could not load the OpenID configuration of {authority}: {_safe(error)}. Check the "
+                    f"Could not load the OpenID configuration of {authority}: {error_text(error)}. Check the "
                     "tenant id and the authority host (AZURE_AUTHORITY_HOST), and that it is reachable.",
                     retryable=not isinstance(error, ValueError),
-                ) from error
+                ) from without_secret_cause(error)
             self._apps[(tenant_id, enable_cae)] = app
             return app
 
@@ -103,41 +109,43 @@ class MsalExchange:
         cache = app.token_cache
         for entry in list(cache.search(cache.CredentialType.ACCESS_TOKEN)):
             cache.remove_at(entry)
-        issued = time.time()
+        clock = self._config.refresh_policy.clock
+        issued = clock()
+        issued_wall = issued if clock is time.time else time.time()
         self._local.assertion = assertion
         try:
             result = app.acquire_token_for_client(list(key.scopes), claims_challenge=claims)
-        except Exception as error:
-            if isinstance(error, AzureError):
-                raise TokenExchangeError(
-                    f"Could not reach Microsoft Entra ID at {self._config.authority}: {_safe(error)}",
-                    retryable=True,
-                ) from error
-            response = self._http.last_response if self._http else None
-            if response is None or response.status_code < 400:
-                raise
-            # MSAL raises (rather than returning an error dict) for 5xx: explain from the response.
-            raise self._http_error(key, response.status_code, response.text, assertion_claims) from None
+        except EntraErrorAnswer as answer:
+            raise self._entra_error(key.tenant_id, answer, assertion_claims) from None
+        except TokenExchangeError:
+            raise
+        except AzureError as error:
+            raise TokenExchangeError(
+                f"Could not reach Microsoft Entra ID at {self._config.authority}: {error_text(error)}",
+                retryable=True,
+            ) from without_secret_cause(error)
+        except Exception as error:  # MSAL itself failed on an answer we let through: still ours to explain
+            raise TokenExchangeError(
+                f"The token exchange with {self._config.authority} failed inside MSAL: {error_text(error)}",
+                retryable=True,
+            ) from without_secret_cause(error)
         finally:
             self._local.assertion = None
-        if "access_token" not in result:
-            response = self._http.last_response if self._http else None
-            status = response.status_code if response is not None else None
-            raise error_from_entra(
-                result,
-                assertion_claims,
-                tenant_id=key.tenant_id,
-                client_id=self._config.client_id,
-                status_code=status,
+        if not isinstance(result, dict) or "access_token" not in result:
+            # Not expected (every error answer raised in our HTTP client), but MSAL may refuse locally.
+            document = sanitized_error(result if isinstance(result, dict) else {})
+            raise self._entra_error(key.tenant_id, EntraErrorAnswer(0, document), assertion_claims)
+        expires_in = seconds(result.get("expires_in"))
+        access_token = result.get("access_token")
+        if not expires_in or expires_in <= 0 or not isinstance(access_token, str) or not access_token:
+            raise TokenExchangeError(  # our HTTP client checked the answer; MSAL's result must agree
+                f"MSAL returned no usable token from {self._config.authority}.", retryable=True
             )
-        refresh_on = result.get("refresh_on")
-        token = token_from_result(
-            self._config.refresh_policy,
-            issued,
-            float(result.get("expires_in", 3600)),
-            float(refresh_on) if refresh_on is not None else None,
-            str(result["access_token"]),
-        )
+        # MSAL turns refresh_in into an absolute refresh_on on the wall clock; move it onto our clock.
+        refresh_on = seconds(result.get("refresh_on"))
+        if refresh_on is not None:
+            refresh_on += issued - issued_wall
+        token = token_from_result(self._config.refresh_policy, issued, expires_in, refresh_on, access_token)
         _LOGGER.debug(
             "Token for scopes %s in tenant %s: expires_on=%d refresh_on=%d",
             list(key.scopes),
@@ -147,28 +155,15 @@ class MsalExchange:
         )
         return token
 
-    def _http_error(
-        self, key: CacheKey, status: int, text: str, claims: Dict[str, Any]
+    def _entra_error(
+        self, tenant_id: str, answer: EntraErrorAnswer, claims: Dict[str, Any]
     ) -> TokenExchangeError:
-        import json
-
-        try:
-            body = json.loads(text)
-        except ValueError:
-            body = None
-        if isinstance(body, dict) and ("error" in body or "error_description" in body):
-            return error_from_entra(
-                body,
-                claims,
-                tenant_id=key.tenant_id,
-                client_id=self._config.client_id,
-                status_code=status,
-            )
-        return TokenExchangeError(
-            f"Microsoft Entra ID at {self._config.authority} answered HTTP {status} without an "
-            "OAuth error; try again later.",
-            status_code=status,
-            retryable=status == 429 or status >= 500,
+        return error_from_entra(
+            answer.document,
+            claims,
+            tenant_id=tenant_id,
+            client_id=self._config.client_id,
+            status_code=answer.status or None,
         )
 
     def close(self) -> None:
@@ -178,9 +173,3 @@ class MsalExchange:
             http, self._http = self._http, None
         if http is not None:
             http.close()
-
-
-def _safe(error: BaseException) -> str:
-    """An exception's text for our messages (these come from MSAL/azure-core, never hold the assertion)."""
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__

@@ -1,49 +1,27 @@
 """The HTTP client MSAL uses: an azure-core pipeline, so pipeline options behave as in any Azure SDK.
 
-Timeouts are always set, retries cover 5xx/429/transport errors on the token POST, and network logging
+Timeouts are always set, retries cover 5xx/429/transport errors on the token POST, answers are read
+bounded and validated before MSAL sees them (see ``_answers``), and network logging
 (``logging_enable=True``) redacts the assertion and tokens.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import threading
 from typing import Any, Dict, Mapping, Optional, Union
-from urllib.parse import parse_qsl
 
-from azure.core.pipeline import Pipeline, PipelineRequest, PipelineResponse
+from azure.core.pipeline import Pipeline, PipelineRequest
 from azure.core.pipeline.policies import (
     SansIOHTTPPolicy,
 )
 from azure.core.rest import HttpRequest
 
-from ._pipeline import PipelineOptions
+from ._answers import check_discovery_answer, check_token_answer
+from ._errors import TokenExchangeError
+from ._pipeline import Answer, BodyTooLarge, PipelineOptions, run_bounded
+from ._redact import get_logger, redact_body
 
-_LOGGER = logging.getLogger("azure_wif_credential.http")
-
-_SECRET_FIELDS = frozenset(
-    {"client_assertion", "assertion", "client_secret", "access_token", "refresh_token", "id_token"}
-)
-REDACTED = "REDACTED"
-
-
-def redact_form(body: Union[str, bytes, None]) -> str:
-    """A form or JSON body as text with every secret field replaced by REDACTED."""
-    if body is None:
-        return ""
-    text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
-    stripped = text.strip()
-    if stripped.startswith("{"):
-        try:
-            data = json.loads(stripped)
-        except ValueError:
-            return "<unparseable JSON body>"
-        if isinstance(data, dict):
-            return json.dumps({k: REDACTED if k in _SECRET_FIELDS else v for k, v in data.items()})
-        return "<JSON body>"
-    pairs = parse_qsl(text, keep_blank_values=True)
-    return "&".join(f"{k}={REDACTED if k in _SECRET_FIELDS else v}" for k, v in pairs)
+_LOGGER = get_logger("azure_wif_credential.http")
 
 
 class RedactingNetworkLogPolicy(SansIOHTTPPolicy[Any, Any]):
@@ -58,12 +36,7 @@ class RedactingNetworkLogPolicy(SansIOHTTPPolicy[Any, Any]):
     def on_request(self, request: PipelineRequest[Any]) -> None:
         if self._enabled and _LOGGER.isEnabledFor(logging.DEBUG):
             http = request.http_request
-            _LOGGER.debug("Request: %s %s body: %s", http.method, http.url, redact_form(_request_body(http)))
-
-    def on_response(self, request: PipelineRequest[Any], response: PipelineResponse[Any, Any]) -> None:
-        if self._enabled and _LOGGER.isEnabledFor(logging.DEBUG):
-            http = response.http_response
-            _LOGGER.debug("Response: %s body: %s", http.status_code, redact_form(http.text()))
+            _LOGGER.debug("Request: %s %s body: %s", http.method, http.url, redact_body(_request_body(http)))
 
 
 def _request_body(request: Any) -> Union[str, bytes, None]:
@@ -77,13 +50,13 @@ def _request_body(request: Any) -> Union[str, bytes, None]:
 
 
 class MsalResponse:
-    """The response shape MSAL expects (``status_code``, ``text``, ``headers``, ``raise_for_status``)."""
+    """The response shape MSAL expects (``status_code``, ``text``, ``headers``, ``raise_for_status``);
+    only validated answers become one."""
 
-    def __init__(self, response: PipelineResponse[Any, Any]) -> None:
-        http = response.http_response
-        self.status_code: int = http.status_code
-        self.headers: Dict[str, str] = dict(http.headers)
-        self.text: str = http.text(encoding="utf-8")
+    def __init__(self, status_code: int, headers: Dict[str, str], text: str) -> None:
+        self.status_code = status_code
+        self.headers = headers
+        self.text = text
 
     def raise_for_status(self) -> None:
         # MSAL wraps responses in its own type, whose raise_for_status it calls; this is for completeness.
@@ -92,29 +65,33 @@ class MsalResponse:
 
 
 class MsalHttpClient:
-    """What MSAL calls as ``http_client``; also remembers, per thread, the last response status."""
+    """What MSAL calls as ``http_client``. Every answer is read bounded and validated here: a token
+    answer that is not a token, and every error answer, raise before MSAL parses anything."""
 
-    def __init__(self, **options: Any) -> None:
+    def __init__(self, authority: str, **options: Any) -> None:
         settings = PipelineOptions(options)
+        self._authority = authority
         self._run_options = settings.run_options()
+        self._logging_enable = settings.logging_enable
         self._pipeline: Pipeline[Any, Any] = Pipeline(
             settings.transport or settings.new_transport(),
             policies=settings.policies(RedactingNetworkLogPolicy(settings.logging_enable)),
         )
-        self._local = threading.local()
         self._closed = False
 
-    @property
-    def last_response(self) -> Optional[MsalResponse]:
-        """This thread's latest response (MSAL raises for 5xx without it)."""
-        return getattr(self._local, "response", None)
-
-    def _run(self, request: HttpRequest) -> MsalResponse:
+    def _run(self, request: HttpRequest) -> Answer:
         if self._closed:
             raise RuntimeError("The credential is closed.")
-        response = MsalResponse(self._pipeline.run(request, stream=False, **self._run_options))
-        self._local.response = response
-        return response
+        try:
+            answer = run_bounded(self._pipeline, request, self._run_options)
+        except BodyTooLarge as error:
+            raise TokenExchangeError(
+                f"Microsoft Entra ID at {self._authority} sent an answer too large to be a token ({error}).",
+                retryable=True,
+            ) from None
+        if self._logging_enable and _LOGGER.isEnabledFor(logging.DEBUG):
+            _LOGGER.debug("Response: %s body: %s", answer.status, redact_body(answer.body))
+        return answer
 
     def post(
         self,
@@ -129,7 +106,8 @@ class MsalHttpClient:
             request = HttpRequest("POST", url, params=params, headers=request_headers, data=data)
         else:
             request = HttpRequest("POST", url, params=params, headers=request_headers, content=data)
-        return self._run(request)
+        answer = self._run(request)
+        return MsalResponse(answer.status, answer.headers, check_token_answer(answer, self._authority))
 
     def get(
         self,
@@ -138,7 +116,9 @@ class MsalHttpClient:
         headers: Optional[Dict[str, str]] = None,
         **kwargs: Any,
     ) -> MsalResponse:
-        return self._run(HttpRequest("GET", url, params=params, headers=headers))
+        answer = self._run(HttpRequest("GET", url, params=params, headers=headers))
+        check_discovery_answer(answer, url, self._authority)
+        return MsalResponse(answer.status, answer.headers, answer.body.decode("utf-8"))
 
     def close(self) -> None:
         self._closed = True

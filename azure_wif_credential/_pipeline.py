@@ -5,8 +5,13 @@ has no side effect)."""
 
 from __future__ import annotations
 
+import math
+import os
+import time
+from dataclasses import dataclass
 from typing import Any, Dict, List, Mapping, Optional
 
+from azure.core.pipeline import Pipeline
 from azure.core.pipeline.policies import (
     HeadersPolicy,
     HttpLoggingPolicy,
@@ -15,6 +20,7 @@ from azure.core.pipeline.policies import (
     UserAgentPolicy,
 )
 from azure.core.pipeline.transport import HttpTransport
+from azure.core.rest import HttpRequest
 
 from ._version import VERSION
 
@@ -28,10 +34,60 @@ TRANSPORT_OPTIONS = ("connection_verify", "connection_cert", "connection_data_bl
 RETRY_ON_METHODS = frozenset({"GET", "POST"})
 
 
+def _number(name: str, value: Any, *, minimum: float, integer: bool = False, strict: bool = False) -> None:
+    kind = "a whole number" if integer else "a number"
+    if isinstance(value, bool) or not isinstance(value, (int,) if integer else (int, float)):
+        raise TypeError(f"{name} must be {kind} (seconds or a count), not {type(value).__name__} {value!r}")
+    if not math.isfinite(value) or value < minimum or (strict and value == minimum):
+        bound = f"greater than {minimum:g}" if strict else f"at least {minimum:g}"
+        raise ValueError(f"{name} must be a finite number {bound}, not {value!r}")
+
+
+def check_option_types(options: Mapping[str, Any]) -> None:
+    """Pipeline options of the wrong type or range are refused up front, naming the option."""
+    for name in ("connection_timeout", "read_timeout", "timeout"):
+        if options.get(name) is not None:
+            _number(name, options[name], minimum=0, strict=True)
+    for name in ("retry_total", "retry_connect", "retry_read", "retry_status"):
+        if options.get(name) is not None:
+            _number(name, options[name], minimum=0, integer=True)
+    for name in ("retry_backoff_factor", "retry_backoff_max"):
+        if options.get(name) is not None:
+            _number(name, options[name], minimum=0)
+    for name in ("logging_enable", "user_agent_overwrite"):
+        if name in options and not isinstance(options[name], bool):
+            raise TypeError(f"{name} must be True or False, not {type(options[name]).__name__}")
+    verify = options.get("connection_verify")
+    if verify is not None and not isinstance(verify, (bool, str, os.PathLike)):
+        raise TypeError(
+            f"connection_verify must be True, False or the path of a CA bundle, not {type(verify).__name__}"
+        )
+    if isinstance(verify, (str, os.PathLike)) and not os.fspath(verify).strip():
+        raise ValueError("connection_verify must not be an empty path")
+    for name in ("proxies", "headers"):
+        value = options.get(name)
+        if value is not None and not (
+            isinstance(value, Mapping)
+            and all(isinstance(k, str) and isinstance(v, str) for k, v in value.items())
+        ):
+            raise TypeError(f"{name} must be a mapping of strings to strings, not {type(value).__name__}")
+    if options.get("user_agent") is not None and not isinstance(options["user_agent"], str):
+        raise TypeError(f"user_agent must be a string, not {type(options['user_agent']).__name__}")
+    transport = options.get("transport")
+    if transport is not None and not callable(getattr(transport, "send", None)):
+        raise TypeError(
+            f"transport must be an azure-core HttpTransport (e.g. RequestsTransport), not {type(transport).__name__}"
+        )
+    session = options.get("session")
+    if session is not None and not callable(getattr(session, "request", None)):
+        raise TypeError(f"session must be a requests.Session, not {type(session).__name__}")
+
+
 class PipelineOptions:
     """azure-core pipeline options, split into what the transport, the policies and each call take."""
 
     def __init__(self, options: Mapping[str, Any]) -> None:
+        check_option_types(options)
         remaining = dict(options)
         self.transport: Optional[HttpTransport[Any, Any]] = remaining.pop("transport", None)
         self.timeouts = {
@@ -71,3 +127,61 @@ class PipelineOptions:
     def run_options(self) -> Dict[str, Any]:
         """Per-call options: timeouts go with every request, so they hold with a caller's transport too."""
         return {**self.timeouts, "retry_on_methods": RETRY_ON_METHODS}
+
+
+#: Bytes we read of any answer at most: token answers are a few KiB; a larger one is refused, not read.
+MAX_ANSWER_BYTES = 1 << 20
+
+
+class BodyTooLarge(Exception):
+    """The far side sent more than :data:`MAX_ANSWER_BYTES` (or would not stop sending)."""
+
+
+@dataclass(frozen=True)
+class Answer:
+    """An HTTP answer read whole (and bounded): what validation looks at."""
+
+    status: int
+    reason: str
+    headers: Dict[str, str]
+    body: bytes
+
+    @property
+    def content_type(self) -> str:
+        for name, value in self.headers.items():
+            if name.lower() == "content-type":
+                return value
+        return ""
+
+
+def run_bounded(
+    pipeline: Pipeline[HttpRequest, Any],
+    request: HttpRequest,
+    run_options: Mapping[str, Any],
+    limit: int = MAX_ANSWER_BYTES,
+) -> Answer:
+    """Send ``request`` and read at most ``limit`` bytes of the answer, within the read timeout overall:
+    an endless or huge body is cut off (:class:`BodyTooLarge`), never buffered whole."""
+    response = pipeline.run(request, stream=True, **run_options).http_response
+    deadline = time.monotonic() + 2 * float(run_options.get("read_timeout", DEFAULT_READ_TIMEOUT))
+    try:
+        declared = response.headers.get("Content-Length")
+        if declared is not None and declared.strip().isdigit() and int(declared) > limit:
+            raise BodyTooLarge(f"{declared} bytes declared")
+        chunks: List[bytes] = []
+        size = 0
+        for chunk in response.iter_bytes():
+            size += len(chunk)
+            if size > limit:
+                raise BodyTooLarge(f"more than {limit} bytes")
+            if time.monotonic() > deadline:
+                raise BodyTooLarge("still sending after the read timeout")
+            chunks.append(chunk)
+        return Answer(
+            status=int(response.status_code),
+            reason=str(response.reason or ""),
+            headers={str(k): str(v) for k, v in response.headers.items()},
+            body=b"".join(chunks),
+        )
+    finally:
+        response.close()

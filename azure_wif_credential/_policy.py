@@ -11,14 +11,20 @@ Windows for a token issued at ``issued`` that expires at ``expires_on``:
                       background refresh           its error is everyone's
 
 A failed advisory refresh keeps the old token and is retried after a jittered exponential backoff.
+
+Every refresh that begins ends: :func:`begin_refresh` hands out a numbered lease, :func:`finish_refresh`
+(which cannot fail) settles it, and a lease older than ``refresh_timeout`` may be taken over, so a
+refresh stuck in a hung source can never hold a key for good.
 """
 
 from __future__ import annotations
 
 import enum
+import math
 import random
+import time
 from dataclasses import dataclass, field
-from typing import NamedTuple, Optional, Tuple
+from typing import Callable, NamedTuple, Optional, Tuple
 
 from azure.core.credentials import AccessToken, AccessTokenInfo
 
@@ -67,6 +73,8 @@ class KeyState:
     failures: int = 0
     retry_at: float = 0.0
     refreshing: bool = False
+    refresh_started: float = 0.0  # when the current lease began
+    generation: int = 0  # the number of the current (or last) lease
 
 
 @dataclass(frozen=True)
@@ -79,6 +87,10 @@ class RefreshPolicy:
     latest_fraction: float = 0.5  # ... but not before this fraction of the lifetime has passed
     backoff_initial: float = 30.0
     backoff_max: float = 300.0
+    #: How long one refresh may hold its key; waiters give up then, and the next caller takes over.
+    refresh_timeout: float = 300.0
+    #: The clock of every window decision (seconds since the epoch): a seam for tests and simulations.
+    clock: Callable[[], float] = field(default=time.time, compare=False, repr=False)
 
     def refresh_on(self, issued: float, expires_on: float, sts_refresh_on: Optional[float] = None) -> int:
         """When a token should be refreshed: exactly the STS's ``refresh_in`` when it sent one."""
@@ -103,42 +115,68 @@ class RefreshPolicy:
     def backoff(self, failures: int, rand: Optional[float] = None) -> float:
         """Delay before retry number ``failures`` (1-based): 30 s, 60 s, ... capped at 5 min, with
         'equal jitter' (between half and all of it) so a fleet does not retry in step."""
-        base = min(self.backoff_max, self.backoff_initial * (2.0 ** max(0, failures - 1)))
+        exponent = min(max(0, failures - 1), 32)  # bounded: 2**32 times anything passes the cap
+        base = min(self.backoff_max, self.backoff_initial * (2.0**exponent))
         r = random.random() if rand is None else rand
         return base / 2 + base / 2 * r
+
+    def wait_left(self, state: KeyState, now: float) -> float:
+        """How long a waiter may still wait for the current refresh (at least a little)."""
+        return max(0.05, state.refresh_started + self.refresh_timeout - now)
 
 
 # State transitions, shared by both shells.
 
 
-def begin_refresh(state: KeyState) -> bool:
-    """Claim the key's one refresh. False when another caller already runs it."""
-    if state.refreshing:
-        return False
+def begin_refresh(state: KeyState, policy: RefreshPolicy, now: float) -> Optional[int]:
+    """Claim the key's one refresh: the lease's number, or None while another caller holds a live one.
+    A lease older than ``refresh_timeout`` is taken over (its refresh hangs)."""
+    if state.refreshing and now < state.refresh_started + policy.refresh_timeout:
+        return None
+    state.generation += 1
     state.refreshing = True
-    return True
+    state.refresh_started = now
+    return state.generation
 
 
-def refresh_succeeded(state: KeyState, token: CachedToken) -> None:
-    state.token = token
-    state.failures = 0
-    state.retry_at = 0.0
-    state.refreshing = False
+def finish_refresh(
+    state: KeyState,
+    generation: int,
+    policy: RefreshPolicy,
+    now: float,
+    token: Optional[CachedToken],
+    *,
+    counted: bool = True,
+) -> float:
+    """Settle lease ``generation`` with its token (success) or None (failure; ``counted=False`` for a
+    cancellation, which starts no backoff). Returns the backoff delay (0 after a success). Cannot fail:
+    the arithmetic is bounded, and the key is free afterwards whatever happened."""
+    current = generation == state.generation
+    if current:
+        state.refreshing = False
+    if token is not None:
+        if current or state.token is None or token.expires_on > state.token.expires_on:
+            state.token = token
+        if current:
+            state.failures = 0
+            state.retry_at = 0.0
+        return 0.0
+    if not current or not counted:
+        return 0.0
+    state.failures = min(state.failures + 1, 1 << 30)
+    try:
+        delay = policy.backoff(state.failures)
+    except Exception:  # a user's policy subclass: fall back to the cap
+        delay = policy.backoff_max
+    delay = delay if math.isfinite(delay) and delay >= 0 else policy.backoff_max
+    state.retry_at = now + delay
+    return delay
 
 
 def challenge_answered(state: KeyState, token: CachedToken) -> None:
     """A claims challenge's token replaces the entry (the old one may be revoked), without touching
     the bookkeeping of a refresh that may be in flight."""
     state.token = token
-
-
-def refresh_failed(state: KeyState, policy: RefreshPolicy, now: float) -> float:
-    """Record a failure (the old token stays). Returns the backoff delay until the next attempt."""
-    state.failures += 1
-    delay = policy.backoff(state.failures)
-    state.retry_at = now + delay
-    state.refreshing = False
-    return delay
 
 
 def token_from_result(

@@ -10,8 +10,7 @@ from azure_wif_credential._policy import (
     KeyState,
     RefreshPolicy,
     begin_refresh,
-    refresh_failed,
-    refresh_succeeded,
+    finish_refresh,
     token_from_result,
 )
 
@@ -63,14 +62,15 @@ def test_a_token_shorter_lived_than_the_mandatory_window_is_served_until_refresh
 
 def test_advisory_failure_backs_off_and_keeps_the_token() -> None:
     state = state_with(issued=0, lifetime=3600)
-    assert begin_refresh(state)
-    assert not begin_refresh(state), "a second caller must not start another refresh"
-    delay = refresh_failed(state, POLICY, now=3000)
+    lease = begin_refresh(state, POLICY, 3000)
+    assert lease is not None
+    assert begin_refresh(state, POLICY, 3000) is None, "a second caller must not start another refresh"
+    delay = finish_refresh(state, lease, POLICY, 3000, None)
     assert 15 <= delay <= 30
     assert state.token is not None, "the old token is kept"
     assert POLICY.decide(state, 3000 + delay - 1) is Action.SERVE_DURING_BACKOFF
     assert POLICY.decide(state, 3000 + delay) is Action.SERVE_AND_REFRESH
-    assert begin_refresh(state), "after a failure the refresh can be claimed again"
+    assert begin_refresh(state, POLICY, 3000 + delay) is not None, "after a failure the key is free again"
 
 
 def test_backoff_doubles_from_30_seconds_to_a_5_minute_cap_with_jitter() -> None:
@@ -82,11 +82,11 @@ def test_backoff_doubles_from_30_seconds_to_a_5_minute_cap_with_jitter() -> None
 
 def test_success_resets_failures() -> None:
     state = state_with(issued=0, lifetime=3600)
-    begin_refresh(state)
-    refresh_failed(state, POLICY, now=3000)
-    begin_refresh(state)
+    finish_refresh(state, begin_refresh(state, POLICY, 3000) or 0, POLICY, 3000, None)
+    lease = begin_refresh(state, POLICY, 3100)
+    assert lease is not None
     new = CachedToken(token="new", expires_on=7200, refresh_on=6600)
-    refresh_succeeded(state, new)
+    finish_refresh(state, lease, POLICY, 3100, new)
     assert (state.token, state.failures, state.retry_at, state.refreshing) == (new, 0, 0.0, False)
 
 
@@ -95,3 +95,19 @@ def test_cached_token_repr_hides_the_token() -> None:
     assert "secret-token-value" not in repr(token)
     assert token.info.refresh_on == 1
     assert token.access_token.token == "secret-token-value"
+
+
+def test_backoff_is_bounded_for_any_number_of_failures() -> None:
+    for failures in (1_000, 1_025, 10_000, 1 << 40):
+        assert 150 <= POLICY.backoff(failures) <= 300
+
+
+def test_a_lease_older_than_refresh_timeout_is_taken_over_and_its_late_end_changes_nothing() -> None:
+    state = state_with(issued=0, lifetime=3600)
+    stuck = begin_refresh(state, POLICY, 3000)
+    assert stuck is not None
+    assert begin_refresh(state, POLICY, 3000 + POLICY.refresh_timeout - 1) is None
+    taken = begin_refresh(state, POLICY, 3000 + POLICY.refresh_timeout)
+    assert taken is not None and taken != stuck
+    assert finish_refresh(state, stuck, POLICY, 3400, None) == 0.0, "a stale failure starts no backoff"
+    assert state.refreshing and state.failures == 0, "the live lease is untouched"

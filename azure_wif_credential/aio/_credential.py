@@ -8,10 +8,9 @@ credential's worker threads: the event loop never blocks on our I/O.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import inspect
-import logging
-import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Optional, Set
 
@@ -21,8 +20,11 @@ from .._core import (
     CredentialBase,
     assertion_errors,
     checked_assertion,
+    checked_claims,
     request_options,
+    warn_ignored,
 )
+from .._errors import TokenExchangeError
 from .._policy import (
     Action,
     CachedToken,
@@ -30,12 +32,10 @@ from .._policy import (
     KeyState,
     begin_refresh,
     challenge_answered,
-    refresh_failed,
-    refresh_succeeded,
 )
 from ..assertions._base import AnyAssertion
 
-_LOGGER = logging.getLogger("azure_wif_credential")
+_NO_LOCK = contextlib.nullcontext()
 
 
 class _Slot:
@@ -76,6 +76,8 @@ class FederatedTokenCredential(CredentialBase[AnyAssertion, _Slot]):
         enable_cae: bool = False,
         **kwargs: Any,
     ) -> AccessToken:
+        if kwargs:
+            warn_ignored(kwargs)
         if claims is None:
             token = self._slots.fresh(scopes, tenant_id, enable_cae)
             if token is not None:
@@ -97,34 +99,55 @@ class FederatedTokenCredential(CredentialBase[AnyAssertion, _Slot]):
     ) -> CachedToken:
         if self._closed:
             raise self._closed_error()
+        claims = checked_claims(claims)
         key, slot = self._slots.slot(scopes, tenant_id, cae)
-        now = time.time()
+        policy = self._core.policy
         if claims:
-            return await self._exchange(key, claims, slot)  # not the key's refresh: replaces the entry only
+            token = await self._exchange(key, claims)  # not the key's refresh: replaces the entry only
+            with self._lock:
+                challenge_answered(slot.state, token)
+            return token
         loop = asyncio.get_running_loop()
         with self._lock:
+            now = policy.clock()
             if (
                 slot.state.refreshing
                 and slot.loop is not loop
                 and (slot.loop is None or slot.loop.is_closed())
             ):
                 slot.state.refreshing = False  # that loop is gone, and its task with it
-            action = self._core.policy.decide(slot.state, now)
+            action = policy.decide(slot.state, now)
             if action is not Action.WAIT:
-                if action is Action.SERVE_AND_REFRESH and begin_refresh(slot.state):
-                    self._start_refresh(key, slot, loop)
+                if action is Action.SERVE_AND_REFRESH:
+                    self._start_refresh(key, slot, loop, begin_refresh(slot.state, policy, now))
                 assert slot.state.token is not None
                 return slot.state.token
-            if begin_refresh(slot.state):
-                self._start_refresh(key, slot, loop)
+            self._start_refresh(key, slot, loop, begin_refresh(slot.state, policy, now))
             task = slot.task
+            wait = policy.wait_left(slot.state, now)
         if task is None or slot.loop is not loop:
             # The refresh runs on another live event loop (another thread): do our own exchange.
             return await self._exchange(key, None)
-        return await asyncio.shield(task)
+        try:
+            return await asyncio.wait_for(asyncio.shield(task), timeout=wait)
+        except asyncio.TimeoutError:
+            raise TokenExchangeError(
+                f"No token for scopes {list(key.scopes)}: the refresh in progress did not finish within "
+                f"refresh_timeout={policy.refresh_timeout:g} s (is the assertion source hanging?). The next "
+                "call starts a new one.",
+                retryable=True,
+            ) from None
 
-    def _start_refresh(self, key: CacheKey, slot: _Slot, loop: asyncio.AbstractEventLoop) -> None:
-        task = loop.create_task(self._refresh(key, slot))
+    def _start_refresh(
+        self, key: CacheKey, slot: _Slot, loop: asyncio.AbstractEventLoop, generation: Optional[int]
+    ) -> None:
+        if generation is None:  # another caller holds the lease
+            return
+        try:
+            task = loop.create_task(self._refresh(key, slot, generation))
+        except BaseException as error:
+            self._core.settle(key, slot.state, _NO_LOCK, generation, None, error, counted=False)
+            raise
         slot.task, slot.loop = task, loop
         self._tasks.add(task)
         task.add_done_callback(self._refresh_done)
@@ -134,28 +157,22 @@ class FederatedTokenCredential(CredentialBase[AnyAssertion, _Slot]):
         if not task.cancelled():
             task.exception()  # retrieved: waiters got it, or it was logged as a failed refresh
 
-    async def _refresh(self, key: CacheKey, slot: _Slot) -> CachedToken:
-        """The key's single refresh: its outcome goes to every waiter; a failure keeps the old token
-        and schedules the next attempt (backoff)."""
+    async def _refresh(self, key: CacheKey, slot: _Slot, generation: int) -> CachedToken:
+        """Lease ``generation`` of the key's one refresh: its outcome goes to every waiter; whatever
+        happens, the lease is settled (a cancellation starts no backoff)."""
+        token: Optional[CachedToken] = None
+        error: Optional[BaseException] = None
         try:
             token = await self._exchange(key, None)
-        except asyncio.CancelledError:
-            with self._lock:
-                slot.state.refreshing = False
+            return token
+        except BaseException as raised:
+            error = raised
             raise
-        except BaseException as error:
-            with self._lock:
-                now = time.time()
-                delay = refresh_failed(slot.state, self._core.policy, now)
-            self._core.log_failure(key, slot.state, error, delay, now)
-            raise
-        with self._lock:
-            refresh_succeeded(slot.state, token)
-        return token
+        finally:
+            cancelled = isinstance(error, asyncio.CancelledError)
+            self._core.settle(key, slot.state, self._lock, generation, token, error, counted=not cancelled)
 
-    async def _exchange(
-        self, key: CacheKey, claims: Optional[str], slot: Optional[_Slot] = None
-    ) -> CachedToken:
+    async def _exchange(self, key: CacheKey, claims: Optional[str]) -> CachedToken:
         loop = asyncio.get_running_loop()
         executor = self._worker()
         with assertion_errors():
@@ -166,11 +183,7 @@ class FederatedTokenCredential(CredentialBase[AnyAssertion, _Slot]):
                 if inspect.isawaitable(value):
                     value = await value
             assertion = checked_assertion(value)
-        token = await loop.run_in_executor(executor, self._core.exchange.exchange, key, assertion, claims)
-        if slot is not None:
-            with self._lock:
-                challenge_answered(slot.state, token)
-        return token
+        return await loop.run_in_executor(executor, self._core.exchange.exchange, key, assertion, claims)
 
     def _worker(self) -> ThreadPoolExecutor:
         with self._lock:

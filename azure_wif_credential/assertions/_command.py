@@ -12,7 +12,7 @@ from typing import Any, Optional, Sequence, Union
 from azure.core.exceptions import ClientAuthenticationError
 
 from .._errors import credential_unavailable
-from ._redact import excerpt, redact
+from .._redact import excerpt, redact
 
 _Arg = Union[str, "os.PathLike[str]"]
 

@@ -31,7 +31,7 @@ from azure.core.rest import HttpRequest, HttpResponse
 
 from .._config import PIPELINE_OPTIONS, is_loopback
 from .._pipeline import PipelineOptions
-from ._redact import excerpt
+from .._redact import excerpt
 
 _LOGGER = logging.getLogger(__name__)
 

@@ -25,10 +25,11 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 from urllib.parse import parse_qsl, urlsplit
 
+from .._redact import REDACTED
 from . import _entra_errors as errors
 from ._faults import Drop, Failure, FaultPlan
 from ._pki import TlsFiles
-from ._records import REDACTED, SECRET_NAMES, RecordedRequest, Recorder
+from ._records import SECRET_NAMES, RecordedRequest, Recorder
 
 _LOGGER = logging.getLogger(__name__)
 _MAX_BODY = 1 << 20

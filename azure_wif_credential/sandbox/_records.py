@@ -6,6 +6,8 @@ import threading
 from dataclasses import dataclass
 from typing import Mapping
 
+from .._redact import REDACTED
+
 #: Form fields and headers whose values are credentials (compared lower-case).
 SECRET_NAMES = frozenset(
     {
@@ -20,7 +22,6 @@ SECRET_NAMES = frozenset(
         "cookie",
     }
 )
-REDACTED = "<redacted>"
 
 
 def redact(values: Mapping[str, str] | None) -> dict[str, str] | None:
