@@ -371,7 +371,7 @@ def test_an_unusable_token_file_is_credential_unavailable_naming_path_and_reason
     with pytest.raises(CredentialUnavailableError) as caught:
         credential.get_token(STORAGE)
     assert str(path) in str(caught.value)
-    assert {"missing": "does not exist", "empty": "is empty", "directory": "could not be read"}[case] in str(
+    assert {"missing": "does not exist", "empty": "is empty", "directory": "is a directory"}[case] in str(
         caught.value
     )
 

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import os
+import stat
 import threading
 from typing import Optional, Tuple
 
 from .._errors import credential_unavailable
 
 _Stamp = Tuple[int, int, int, int]  # device, inode, size, mtime_ns
+#: A JWT is a few KiB; a larger file is not a token file.
+MAX_TOKEN_FILE_BYTES = 64 * 1024
 
 
 class FileAssertion:
@@ -21,7 +24,13 @@ class FileAssertion:
     """
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
+        if not isinstance(path, (str, os.PathLike)):
+            raise TypeError(f"token_file must be a path (str or os.PathLike), not {type(path).__name__}")
         self._path = os.fspath(path)
+        if not isinstance(self._path, str) or not self._path.strip() or "\0" in self._path:
+            raise ValueError(
+                f"token_file must be a non-empty path without NUL characters, got {self._path!r}"
+            )
         self._lock = threading.Lock()
         self._stamp: Optional[_Stamp] = None
         self._text = ""
@@ -36,20 +45,25 @@ class FileAssertion:
     def __call__(self) -> str:
         try:
             st = os.stat(self._path)
+            if not stat.S_ISREG(st.st_mode):
+                raise credential_unavailable(self._not_regular(st.st_mode))
             stamp = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
             with self._lock:
                 if stamp == self._stamp:
                     return self._text
-            with open(self._path, encoding="utf-8") as f:
-                text = f.read().strip()
+            text = self._read()
         except FileNotFoundError:
             raise credential_unavailable(
                 f"The federated token file {self._path!r} does not exist. Check "
                 "AZURE_FEDERATED_TOKEN_FILE (or token_file=) and, on Kubernetes, that the pod uses a "
                 "service account with the azure.workload.identity/use label so the token is projected."
             ) from None
-        except (OSError, UnicodeDecodeError) as error:
-            reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
+        except UnicodeDecodeError:
+            raise credential_unavailable(
+                f"The federated token file {self._path!r} is not UTF-8 text: it must hold the JWT itself."
+            ) from None
+        except OSError as error:
+            reason = error.strerror or type(error).__name__
             raise credential_unavailable(
                 f"The federated token file {self._path!r} could not be read: {reason}."
             ) from None
@@ -61,3 +75,36 @@ class FileAssertion:
         with self._lock:
             self._stamp, self._text = stamp, text
         return text
+
+    def _read(self) -> str:
+        """The file's text, opened without blocking (a FIFO swapped in after the stat cannot hang us)
+        and read up to :data:`MAX_TOKEN_FILE_BYTES`."""
+        fd = os.open(self._path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0))
+        with os.fdopen(fd, "rb") as f:
+            mode = os.fstat(f.fileno()).st_mode
+            if not stat.S_ISREG(mode):
+                raise credential_unavailable(self._not_regular(mode))
+            data = f.read(MAX_TOKEN_FILE_BYTES + 1)
+        if len(data) > MAX_TOKEN_FILE_BYTES:
+            raise credential_unavailable(
+                f"The federated token file {self._path!r} is larger than {MAX_TOKEN_FILE_BYTES} bytes: "
+                "it must hold one JWT (a few KiB). Is the path right?"
+            )
+        return data.decode("utf-8").strip()
+
+    def _not_regular(self, mode: int) -> str:
+        kind = (
+            "a directory"
+            if stat.S_ISDIR(mode)
+            else "a FIFO"
+            if stat.S_ISFIFO(mode)
+            else "a socket"
+            if stat.S_ISSOCK(mode)
+            else "a device"
+            if stat.S_ISCHR(mode) or stat.S_ISBLK(mode)
+            else "not a regular file"
+        )
+        return (
+            f"The federated token file {self._path!r} is {kind}; it must be a regular file holding the "
+            "JWT (check AZURE_FEDERATED_TOKEN_FILE or token_file=)."
+        )

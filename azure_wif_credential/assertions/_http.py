@@ -15,11 +15,11 @@ without it requests applies ``REQUESTS_CA_BUNDLE``/``CURL_CA_BUNDLE`` as usual.
 from __future__ import annotations
 
 import json
-import logging
 from typing import Any, Mapping
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from azure.core.exceptions import (
+    AzureError,
     ClientAuthenticationError,
     ServiceRequestError,
     ServiceRequestTimeoutError,
@@ -27,13 +27,13 @@ from azure.core.exceptions import (
     ServiceResponseTimeoutError,
 )
 from azure.core.pipeline import Pipeline
-from azure.core.rest import HttpRequest, HttpResponse
+from azure.core.rest import HttpRequest
 
 from .._config import PIPELINE_OPTIONS, is_loopback
-from .._pipeline import PipelineOptions
-from .._redact import excerpt
+from .._pipeline import Answer, BodyTooLarge, PipelineOptions, run_bounded
+from .._redact import excerpt, get_logger, remember, without_secret_cause
 
-_LOGGER = logging.getLogger(__name__)
+_LOGGER = get_logger(__name__)
 
 
 def check_pipeline_options(options: Mapping[str, Any], owner: str) -> None:
@@ -80,33 +80,46 @@ class TokenEndpointClient:
         """Send the request (with retries) and return the non-empty string ``field`` of its JSON body.
 
         Raises :class:`ClientAuthenticationError` for anything else, naming the status and the
-        endpoint's own message (redacted: never a token).
+        endpoint's own message (redacted: never a token). The request's bearer token is registered as
+        a secret first, so an endpoint that echoes it back cannot make us show it.
         """
+        for name, header in headers.items():
+            if name.lower() == "authorization":
+                remember(header, header.partition(" ")[2])
         where = display_url(url)
         self._require_https(url, where)
-        response = self._send(HttpRequest(method, url, headers=dict(headers)), where)
-        status = response.status_code
-        body = response.text()
+        answer = self._send(HttpRequest(method, url, headers=dict(headers)), where)
+        status = answer.status
         _LOGGER.debug("%s %s answered HTTP %d", method, where, status)
-        if status != 200:
+        try:
+            body = answer.body.decode("utf-8")
+        except UnicodeDecodeError:
             raise ClientAuthenticationError(
-                message=f"{self._platform} ({where}) answered HTTP {status}"
-                f"{' ' + response.reason if response.reason else ''}: {_platform_message(body)}"
+                message=f"{self._platform} ({where}) answered HTTP {status} with a body that is not UTF-8 text"
+            ) from None
+        if status != 200:
+            reason = f" {answer.reason}" if answer.reason else ""
+            raise ClientAuthenticationError(
+                message=f"{self._platform} ({where}) answered HTTP {status}{reason}: {_platform_message(body)}"
             )
         try:
             document = json.loads(body)
-        except ValueError:
-            content_type = response.headers.get("Content-Type", "no Content-Type")
+        except (ValueError, RecursionError):
+            content_type = answer.content_type or "no Content-Type"
             raise ClientAuthenticationError(
                 message=f"{self._platform} ({where}) answered HTTP 200 with a body that is not JSON "
                 f"({content_type}): {excerpt(body) or '<empty>'}"
             ) from None
         value = document.get(field) if isinstance(document, dict) else None
+        if isinstance(value, str):
+            remember(value)
         if not isinstance(value, str) or not value.strip():
-            present = ", ".join(sorted(document)) if isinstance(document, dict) else type(document).__name__
+            present = (
+                ", ".join(sorted(document)[:20]) if isinstance(document, dict) else type(document).__name__
+            )
             raise ClientAuthenticationError(
                 message=f"{self._platform} ({where}) answered HTTP 200 without a token in the JSON "
-                f"field '{field}' (the response has: {present or 'no fields'})"
+                f"field '{field}' (the response has: {excerpt(present, 200) or 'no fields'})"
             )
         return value.strip()
 
@@ -119,28 +132,33 @@ class TokenEndpointClient:
             "(plain http is allowed only for loopback hosts)"
         )
 
-    def _send(self, request: HttpRequest, where: str) -> HttpResponse:
+    def _send(self, request: HttpRequest, where: str) -> Answer:
         options = self._options
         try:
             if options.transport is not None:
                 # The caller owns this transport: use it, never close it.
-                pipeline: Pipeline[HttpRequest, HttpResponse] = Pipeline(
-                    options.transport, options.policies()
-                )
-                return pipeline.run(request, **options.run_options()).http_response
+                pipeline: Pipeline[HttpRequest, Any] = Pipeline(options.transport, options.policies())
+                return run_bounded(pipeline, request, options.run_options())
             with Pipeline(options.new_transport(), options.policies()) as owned:
-                response: HttpResponse = owned.run(request, **options.run_options()).http_response
-                return response  # its body is already read
+                return run_bounded(owned, request, options.run_options())
+        except BodyTooLarge as error:
+            raise ClientAuthenticationError(
+                message=f"{self._platform} ({where}) sent an answer too large to be a token ({error})"
+            ) from None
         except (ServiceRequestError, ServiceResponseError) as error:
             timeout = _timeout_name(error)
             if timeout:
                 raise ClientAuthenticationError(
                     message=f"{self._platform} ({where}) did not answer within "
                     f"{timeout}={options.timeouts[timeout]:g} s"
-                ) from error
+                ) from None
             raise ClientAuthenticationError(
                 message=f"could not reach {self._platform} ({where}): {excerpt(str(error))}"
-            ) from error
+            ) from without_secret_cause(error)
+        except AzureError as error:  # a broken or endless body: DecodeError, IncompleteReadError, ...
+            raise ClientAuthenticationError(
+                message=f"{self._platform} ({where}) sent a broken answer: {excerpt(str(error))}"
+            ) from without_secret_cause(error)
 
 
 def _timeout_name(error: Exception) -> str:

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import logging
 import threading
 import time
 from typing import Callable, Optional, Tuple
 
 from .._claims import describe_assertion, unverified_claims
+from .._redact import get_logger
 
-_LOGGER = logging.getLogger(__name__)
+_LOGGER = get_logger(__name__)
 
 #: Default margin: an assertion with less than this many seconds left is never handed out again.
 DEFAULT_MIN_REMAINING = 60.0
