@@ -79,6 +79,8 @@ def normalize_authority(authority: Optional[str]) -> str:
     value = raw.strip()
     if not value or any(c.isspace() or not c.isprintable() for c in value):
         raise ValueError(f"{source} must be a host such as 'login.microsoftonline.com', got {raw[:80]!r}")
+    if not value.partition("://")[2].strip("/") and "://" in value:
+        raise ValueError(f"{source} has no host: {value!r} (use e.g. 'https://login.microsoftonline.com')")
     value = value.rstrip("/")
     if "://" not in value:
         value = "https://" + value

@@ -4,6 +4,7 @@ assertion checking, failure logging. Their own modules only add the I/O (threads
 from __future__ import annotations
 
 import contextlib
+import inspect
 import json
 import os
 import re
@@ -27,7 +28,7 @@ from azure.core.exceptions import ClientAuthenticationError
 
 from ._config import CredentialConfig
 from ._environment import read_environment
-from ._errors import credential_unavailable
+from ._errors import AssertionSourceError, TokenExchangeError, credential_unavailable, scrubbed
 from ._exchange import MsalExchange
 from ._policy import CachedToken, CacheKey, KeyState, finish_refresh
 from ._redact import error_text, get_logger, remember, safe_text, without_secret_cause
@@ -236,28 +237,34 @@ def checked_claims(claims: Any) -> Optional[str]:
 def checked_assertion(value: Any) -> str:
     """The source's answer if it is an assertion (registered as a secret), else an error that says what
     came back without showing it."""
+    if inspect.iscoroutine(value):
+        value.close()  # a coroutine function given to the sync credential: never awaited, so close it
+        raise AssertionSourceError(
+            "The assertion source returned a coroutine: the sync FederatedTokenCredential needs a "
+            "plain callable (use azure_wif_credential.aio.FederatedTokenCredential for async sources)."
+        )
     if isinstance(value, bytes):
-        raise ClientAuthenticationError(
-            message="The assertion source returned bytes; it must return the assertion JWT as a str."
+        raise AssertionSourceError(
+            "The assertion source returned bytes; it must return the assertion JWT as a str."
         )
     if not isinstance(value, str) or not value.strip():
-        raise ClientAuthenticationError(
-            message=f"The assertion source returned {type(value).__name__}"
+        raise AssertionSourceError(
+            f"The assertion source returned {type(value).__name__}"
             + (" (empty)" if isinstance(value, str) else "")
             + "; it must return the assertion JWT as a non-empty string."
         )
     remember(value)
     assertion = value.strip()
     if len(assertion) > MAX_ASSERTION_LENGTH:
-        raise ClientAuthenticationError(
-            message=f"The assertion source returned {len(assertion)} characters; an assertion is a JWT of "
+        raise AssertionSourceError(
+            f"The assertion source returned {len(assertion)} characters; an assertion is a JWT of "
             f"at most {MAX_ASSERTION_LENGTH} characters."
         )
     if not _COMPACT_JWT.fullmatch(assertion):
         bad = next((c for c in assertion if not (c.isalnum() and c.isascii()) and c not in "-_."), None)
         what = f"a character {bad!r} that a JWT cannot hold" if bad is not None else "too few '.' segments"
-        raise ClientAuthenticationError(
-            message=f"The assertion source returned a string that is not a JWT ({what}); it must return the "
+        raise AssertionSourceError(
+            f"The assertion source returned a string that is not a JWT ({what}); it must return the "
             "compact JWT itself (header.payload.signature), without quotes, 'Bearer ' or JSON around it."
         )
     return assertion
@@ -276,13 +283,13 @@ def assertion_errors() -> Iterator[None]:
 
             kind = CredentialUnavailableError if isinstance(error, CredentialUnavailableError) else None
             text = safe_text(error.message if isinstance(error.message, str) else error)
-            raise (kind or ClientAuthenticationError)(message=text) from None
+            raise (scrubbed(kind(message=text)) if kind else AssertionSourceError(text)) from None
         raise
     except Exception as error:
         text = error_text(error, limit=200)
         shown = f": {text}" if text != type(error).__name__ else ""
-        raise ClientAuthenticationError(
-            message=f"The assertion source failed with {type(error).__name__}{shown}"
+        raise AssertionSourceError(
+            f"The assertion source failed with {type(error).__name__}{shown}"
         ) from without_secret_cause(error)
 
 
@@ -291,9 +298,12 @@ def shared_error(error: Optional[BaseException]) -> Exception:
     (KeyboardInterrupt, SystemExit, a cancellation) that stays with the leader, an error saying so."""
     if isinstance(error, Exception):
         return error
-    return ClientAuthenticationError(
-        message="The token refresh was interrupted before it finished; try again."
-    )
+    try:
+        return TokenExchangeError(
+            "The token refresh was interrupted before it finished; try again.", retryable=True
+        )
+    except Exception as broken:  # never leave waiters without an answer
+        return broken
 
 
 _IGNORED_GET_TOKEN_KWARGS: set[str] = set()

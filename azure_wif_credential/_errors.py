@@ -17,6 +17,40 @@ from ._claims import format_time
 FIC_MISMATCH_CODES = frozenset({70021, 700211, 700212, 700213})
 
 
+def _init_without_context(error: ClientAuthenticationError, message: str) -> None:
+    """azure-core's AzureError.__init__ records (and formats) whatever exception is being handled: a
+    foreign one whose text may hold a secret, or whose ``__str__`` raises. Our errors record nothing."""
+    Exception.__init__(error, message)
+    error.inner_exception = None
+    error.exc_type = type(error)
+    error.exc_value = None
+    error.exc_traceback = None
+    error.exc_msg = message
+    error.message = message
+    error.continuation_token = None
+    error.response = None
+    error.status_code = None
+    error.reason = None
+    error.model = None
+    error.error = None
+
+
+def scrubbed(error: ClientAuthenticationError) -> ClientAuthenticationError:
+    """``error`` with what azure-core recorded of the exception being handled forgotten."""
+    error.inner_exception = None
+    error.exc_value = None
+    error.exc_traceback = None
+    error.exc_msg = error.message
+    return error
+
+
+class AssertionSourceError(ClientAuthenticationError):
+    """The assertion source failed (raised, or returned something that is not an assertion)."""
+
+    def __init__(self, message: str) -> None:
+        _init_without_context(self, message)
+
+
 class TokenExchangeError(ClientAuthenticationError):
     """Microsoft Entra refused to exchange the assertion, or could not be reached.
 
@@ -39,7 +73,7 @@ class TokenExchangeError(ClientAuthenticationError):
         hint: Optional[str] = None,
         retryable: bool = False,
     ) -> None:
-        super().__init__(message=message)
+        _init_without_context(self, message)
         self.oauth_error = error
         self.error_codes = list(error_codes)
         self.description = description
@@ -176,4 +210,5 @@ def credential_unavailable(message: str) -> ClientAuthenticationError:
     error is actually raised (importing it costs more than this whole package)."""
     from azure.identity import CredentialUnavailableError
 
-    return CredentialUnavailableError(message=message)
+    error: ClientAuthenticationError = CredentialUnavailableError(message=message)
+    return scrubbed(error)

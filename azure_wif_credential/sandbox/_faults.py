@@ -1,4 +1,4 @@
-"""Faults a test can inject per endpoint: failed responses, dropped connections, added latency."""
+"""Faults a test can inject per endpoint: failed responses, raw answers, dropped connections, added latency."""
 
 from __future__ import annotations
 
@@ -24,7 +24,21 @@ class Drop:
     """Close the connection without sending any response."""
 
 
-Fault = Union[Failure, Drop]
+@dataclass(frozen=True)
+class Raw:
+    """Answer exactly this (any status, any bytes): for what a broken or hostile far side sends.
+
+    In ``body``, the placeholders ``{assertion}`` and ``{authorization}`` become the request's
+    ``client_assertion`` form field and its bearer token: an answer that echoes the caller's secret.
+    """
+
+    status: int
+    body: bytes
+    headers: tuple[tuple[str, str], ...] = ()
+    content_type: str = "application/json; charset=utf-8"
+
+
+Fault = Union[Failure, Drop, Raw]
 
 
 @dataclass

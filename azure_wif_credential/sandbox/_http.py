@@ -27,7 +27,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from .._redact import REDACTED
 from . import _entra_errors as errors
-from ._faults import Drop, Failure, FaultPlan
+from ._faults import Drop, Failure, FaultPlan, Raw
 from ._pki import TlsFiles
 from ._records import SECRET_NAMES, RecordedRequest, Recorder
 
@@ -322,6 +322,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         owner.hold(route.endpoint, since=time.monotonic())
         if isinstance(fault, Drop) or owner.stopping:
             return None
+        if isinstance(fault, Raw):
+            return _raw_answer(fault, request)
         if isinstance(fault, Failure):
             response = (route.failure_body or entra_failure)(fault, request)
             if fault.retry_after is not None:
@@ -401,6 +403,16 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self.close_connection = True
         with contextlib.suppress(OSError):
             self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+
+
+def _raw_answer(fault: Raw, request: Request) -> Response:
+    body = fault.body
+    if b"{assertion}" in body:
+        body = body.replace(b"{assertion}", request.form().get("client_assertion", "").encode())
+    if b"{authorization}" in body:
+        bearer = (request.header("authorization") or "").partition(" ")[2]
+        body = body.replace(b"{authorization}", bearer.encode())
+    return Response(fault.status, body, fault.headers, fault.content_type)
 
 
 def _first_values(query: str) -> dict[str, str]:

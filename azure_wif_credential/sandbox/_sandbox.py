@@ -9,12 +9,12 @@ import time
 import uuid
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any
+from typing import Any, Sequence
 
 from ._directory import App, Directory, FederatedCredential
 from ._entra_errors import EntraError
 from ._entra_metadata import EntraMetadata
-from ._faults import Drop, Failure, FaultPlan
+from ._faults import Drop, Failure, FaultPlan, Raw
 from ._github import GithubActions
 from ._http import HttpsServer, Request, Response, Route, error_response
 from ._http_client import CaPinnedHttpClient
@@ -339,6 +339,27 @@ class Sandbox:
         if not 400 <= status <= 599:
             raise ValueError(f"status must be an HTTP error status, not {status}")
         self._faults.queue(_endpoint(endpoint), Failure(status, retry_after, error, code), count)
+
+    def answer_next(
+        self,
+        count: int = 1,
+        *,
+        status: int = 200,
+        body: bytes | str = b"",
+        headers: Sequence[tuple[str, str]] = (),
+        content_type: str = "application/json; charset=utf-8",
+        endpoint: str = "token",
+    ) -> None:
+        """Answer the next ``count`` requests to ``endpoint`` with exactly this status and body (any
+        bytes: garbage, truncated JSON, HTML, a redirect with ``headers=[("Location", ...)]``).
+
+        ``{assertion}`` / ``{authorization}`` in ``body`` are replaced by the request's
+        client_assertion / bearer token: a far side that echoes the caller's secret back.
+        """
+        if not 100 <= status <= 599:
+            raise ValueError(f"status must be an HTTP status, not {status}")
+        data = body.encode("utf-8") if isinstance(body, str) else bytes(body)
+        self._faults.queue(_endpoint(endpoint), Raw(status, data, tuple(headers), content_type), count)
 
     def drop_next(self, count: int = 1, *, endpoint: str = "token") -> None:
         """Close the connection of the next ``count`` requests to ``endpoint`` without answering."""
