@@ -93,7 +93,7 @@ class CredentialCore:
     def __repr__(self) -> str:
         return (
             f"tenant_id={self.config.tenant_id!r}, client_id={self.config.client_id!r}, "
-            f"authority={self.config.authority!r}, assertion={self.source!r}"
+            f"authority={self.config.authority!r}, assertion={safe_text(repr_of(self.source))}"
         )
 
     def key(self, scopes: Tuple[str, ...], tenant_id: Optional[str], enable_cae: bool) -> CacheKey:
@@ -291,6 +291,14 @@ def assertion_errors() -> Iterator[None]:
         raise AssertionSourceError(
             f"The assertion source failed with {type(error).__name__}{shown}"
         ) from without_secret_cause(error)
+
+
+def repr_of(value: object) -> str:
+    """``repr(value)``, or its type's name when its ``__repr__`` fails (a user's callable)."""
+    try:
+        return repr(value)
+    except Exception:
+        return f"<{type(value).__name__}>"
 
 
 def shared_error(error: Optional[BaseException]) -> Exception:
