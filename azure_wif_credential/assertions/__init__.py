@@ -19,7 +19,7 @@ from ._base import AssertionSource
 from ._file import FileAssertion
 
 if TYPE_CHECKING:
-    from ._command import CommandAssertion
+    from ._command import CommandAssertion, Secret
     from ._detect import DETECTION_ORDER, assertion_from_environment
     from ._env import EnvironmentAssertion
     from ._github import GitHubActionsAssertion
@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 # The network and process sources load on first use: importing the credential stays cheap.
 _LAZY = {
     "CommandAssertion": "._command",
+    "Secret": "._command",
     "DETECTION_ORDER": "._detect",
     "assertion_from_environment": "._detect",
     "EnvironmentAssertion": "._env",
@@ -55,5 +56,6 @@ __all__ = [
     "FileAssertion",
     "GitHubActionsAssertion",
     "ReusedAssertion",
+    "Secret",
     "assertion_from_environment",
 ]

@@ -12,9 +12,19 @@ from typing import Any, Optional, Sequence, Union
 from azure.core.exceptions import ClientAuthenticationError
 
 from .._errors import credential_unavailable
-from .._redact import excerpt, redact
+from .._redact import excerpt, redact, remember
 
 _Arg = Union[str, "os.PathLike[str]"]
+
+
+class Secret(str):
+    """Marks a command argument as a secret (``CommandAssertion(["agent", "--token", Secret(t)])``): it is
+    passed to the program as it is, and shown as ``<redacted>`` in every repr, message and log line."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "'<redacted>'"
 
 
 class CommandAssertion:
@@ -33,7 +43,7 @@ class CommandAssertion:
     and the end of stderr (token-shaped text redacted); a program still running after ``timeout``
     seconds is killed (with the processes it started) and reported the same way.
 
-    :param args: the program and its arguments.
+    :param args: the program and its arguments; wrap a secret one in :class:`Secret`.
     :param timeout: seconds the program may run.
     :param json_field: dotted path of the token in JSON output (``"token"``, ``"data.jwt"``, ``"0.svid"``).
     """
@@ -49,6 +59,7 @@ class CommandAssertion:
         if not timeout > 0:
             raise ValueError(f"timeout must be a positive number of seconds, not {timeout!r}")
         self._args = [os.fspath(arg) for arg in args]
+        remember(*(str(arg) for arg in args if isinstance(arg, Secret)))
         self._timeout = float(timeout)
         self._path = json_field.split(".") if json_field else None
         self._json_field = json_field

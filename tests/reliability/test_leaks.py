@@ -8,10 +8,12 @@ from __future__ import annotations
 import functools
 import logging
 import re
+import sys
 import traceback
 from typing import Any, Callable, Iterator, List
 
 import pytest
+from azure.core.exceptions import ClientAuthenticationError
 from azure.identity import CredentialUnavailableError
 
 from azure_wif_credential.assertions import GitHubActionsAssertion
@@ -137,3 +139,17 @@ def test_no_secret_in_any_log_error_traceback_or_repr(
     assert leaked == [], f"{len(leaked)} secrets leaked"
     assert JWT_SHAPE.findall(corpus) == [], "nothing JWT-shaped reached a message, log or repr"
     assert any(SUBJECT in line for line in everything.lines), "claims are logged at DEBUG (what users need)"
+
+
+def test_a_command_argument_marked_secret_never_shows(everything: Everything) -> None:
+    from azure_wif_credential.assertions import CommandAssertion, Secret
+
+    secret = "s3cr3t-agent-token-value"
+    script = "import sys; sys.stderr.write('refused ' + sys.argv[2]); sys.exit(3)"
+    source = CommandAssertion([sys.executable, "-c", script, "--token", Secret(secret)])
+    with pytest.raises(ClientAuthenticationError) as caught:
+        source()
+    assert "exited with status 3" in str(caught.value)
+    corpus = "\n".join([describe(caught.value), repr(source), *everything.lines])
+    assert secret not in corpus
+    assert "<redacted>" in repr(source)
