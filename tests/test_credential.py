@@ -559,7 +559,7 @@ def test_no_assertion_or_token_in_any_log_line_even_with_logging_enable(
     text = caplog.text
     assert source.issued and source.issued[0] not in text
     assert token not in text
-    assert "REDACTED" in text, "the network log ran, redacted"
+    assert "client_assertion=<redacted>" in text, "the network log ran, redacted"
     assert f"sub={SUBJECT}" in text, "the assertion's claims are logged at DEBUG"
     assert "refresh_on=" in text
     assert token not in repr(credential) and source.issued[0] not in repr(credential)
