@@ -127,20 +127,23 @@ def _explain_a_mismatch(step: _Steps, sandbox: Any, app: Any) -> None:
 
 
 def _blob_round_trip(step: _Steps, credential: FederatedTokenCredential) -> None:
-    from .sandbox._azurite import Azurite, azurite_executable
+    from .sandbox._azurite import AZURITE_VARIABLE, Azurite, find_azurite
 
-    if azurite_executable() is None:
+    found = find_azurite()
+    if found is None:
         step(
             "Skipped Azure Storage: Azurite is not installed",
-            "it needs Node.js and `npm ci` in this repository (README's test command installs it)",
+            "it needs Node.js and `npm ci` in this repository (README's test command installs it), "
+            f"azurite-blob on PATH, or ${AZURITE_VARIABLE} naming it",
         )
         return
+    executable, where = found
     try:
         from azure.storage.blob import BlobServiceClient
     except ImportError:
         step("Skipped Azure Storage: azure-storage-blob is not installed", "pip install azure-storage-blob")
         return
-    with Azurite() as azurite:
+    with Azurite(executable=executable) as azurite:
         client = BlobServiceClient(
             azurite.account_url, credential=credential, connection_verify=azurite.ca_file
         )
@@ -150,5 +153,5 @@ def _blob_round_trip(step: _Steps, credential: FederatedTokenCredential) -> None
             data = container.download_blob("hello.txt").readall()
         step(
             "Azure Storage (Azurite, OAuth on): created a container, uploaded and downloaded a blob",
-            f"{azurite.account_url}/demo/hello.txt -> {data.decode()!r}",
+            f"Azurite {executable} (found in {where})\n{azurite.account_url}/demo/hello.txt -> {data.decode()!r}",
         )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -87,3 +88,32 @@ def test_stop_ends_the_process_and_removes_the_certificates(azurite: Azurite) ->
 def test_requested_port_in_use_is_reported(azurite: Azurite) -> None:
     with pytest.raises(AzuriteError, match="in use"):
         Azurite(port=azurite.port).start()
+
+
+def test_azurite_is_found_from_the_repository_whatever_the_current_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from azure_wif_credential.sandbox._azurite import find_azurite
+
+    here = find_azurite()
+    if here is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("Azurite is not installed (README's test command installs it)")
+        pytest.skip("Azurite is not installed")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("AZURE_WIF_AZURITE", raising=False)
+    found = find_azurite()
+    assert found is not None and found[1] == "the repository's node_modules"
+
+
+@posix_only
+def test_the_environment_variable_names_the_azurite_to_use(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from azure_wif_credential.sandbox._azurite import find_azurite
+
+    if shutil.which("node") is None:
+        pytest.skip("Node.js is not installed")
+    executable = _fake_azurite(tmp_path, "pass")
+    monkeypatch.setenv("AZURE_WIF_AZURITE", executable)
+    assert find_azurite() == (executable, "$AZURE_WIF_AZURITE")

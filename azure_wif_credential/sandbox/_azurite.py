@@ -28,7 +28,14 @@ from typing import IO
 
 from ._pki import TlsFiles, write_tls_files
 
-__all__ = ["ACCOUNT_NAME", "Azurite", "AzuriteError", "azurite_executable"]
+__all__ = [
+    "ACCOUNT_NAME",
+    "AZURITE_VARIABLE",
+    "Azurite",
+    "AzuriteError",
+    "azurite_executable",
+    "find_azurite",
+]
 
 ACCOUNT_NAME = "devstoreaccount1"
 """Azurite's built-in storage account; the first path segment of ``account_url``."""
@@ -43,32 +50,47 @@ class AzuriteError(RuntimeError):
     """Azurite is not installed, or did not come up."""
 
 
-def azurite_executable() -> str | None:
-    """Path of ``azurite-blob``, or None when Azurite (or Node.js, which runs it) is not installed.
+#: Names a specific ``azurite-blob`` to use (it wins over every other place).
+AZURITE_VARIABLE = "AZURE_WIF_AZURITE"
 
-    Looks in ``node_modules/.bin`` of the repository (where ``npm ci`` puts it), then of the current
-    directory and its parents (as ``npx`` does), then on PATH.
+
+def azurite_executable() -> str | None:
+    """Path of ``azurite-blob``, or None when Azurite (or Node.js, which runs it) is not installed."""
+    found = find_azurite()
+    return found[0] if found else None
+
+
+def find_azurite() -> tuple[str, str] | None:
+    """``(path, where it was found)`` of ``azurite-blob``, or None.
+
+    Looks at ``$AZURE_WIF_AZURITE``, then ``node_modules/.bin`` of the repository this package was
+    installed from (where ``npm ci`` puts it, also for an editable install used from another
+    directory), then of the current directory and its parents (as ``npx`` does), then on PATH.
     """
     if shutil.which("node") is None:
         return None
-    for root in _search_roots():
+    explicit = os.environ.get(AZURITE_VARIABLE)
+    if explicit:
+        if os.path.isfile(explicit) and os.access(explicit, os.X_OK):
+            return explicit, f"${AZURITE_VARIABLE}"
+        return None
+    package = Path(__file__).resolve().parent.parent
+    for root, where in [
+        *((p, "the repository's node_modules") for p in [package.parent]),
+        *(
+            (p, "node_modules above the current directory")
+            for p in [Path.cwd().resolve(), *Path.cwd().resolve().parents]
+        ),
+    ]:
         for name in _EXECUTABLE_NAMES:
             candidate = root / "node_modules" / ".bin" / name
             if candidate.is_file() and os.access(candidate, os.X_OK):
-                return str(candidate)
+                return str(candidate), where
     for name in _EXECUTABLE_NAMES:
         found = shutil.which(name)
         if found is not None:
-            return found
+            return found, "PATH"
     return None
-
-
-def _search_roots() -> list[Path]:
-    # This file lives one level below the repository root (tests/ now, the package directory later).
-    candidates = [Path(__file__).resolve().parent.parent]
-    cwd = Path.cwd().resolve()
-    candidates += [cwd, *cwd.parents]
-    return list(dict.fromkeys(candidates))
 
 
 class Azurite:
