@@ -4,36 +4,51 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import List, Optional
+from typing import Callable, Dict, List, Optional
+
+from ._version import VERSION
+
+COMMANDS: Dict[str, str] = {
+    "demo": "the whole flow on the embedded, offline Entra sandbox (and Azurite, when installed)",
+    "sandbox": "run the local Entra sandbox in the foreground and print the exports that point a workload at it",
+    "token": "get a token with FederatedTokenCredential.from_environment() and show its expiry and claims",
+    "assertion": "show the claims of the assertion the environment provides (--show prints it)",
+}
+
+
+def _runner(command: str) -> Callable[[List[str]], int]:
+    if command == "demo":
+        from ._demo import run as run_demo
+
+        return run_demo
+    if command == "sandbox":
+        from .sandbox._cli import run as run_sandbox
+
+        return run_sandbox
+    from . import _token_cli
+
+    return _token_cli.run if command == "token" else _token_cli.run_assertion
 
 
 def main(argv: Optional[List[str]] = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     parser = argparse.ArgumentParser(
         prog="azure-wif-credential",
-        description="Microsoft Entra workload identity federation, without secrets.",
+        description="Microsoft Entra workload identity federation, without secrets. "
+        "Run 'azure-wif-credential COMMAND --help' for a command's options.",
+        epilog="commands:\n" + "\n".join(f"  {name:<10} {text}" for name, text in COMMANDS.items()),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument(
-        "command",
-        choices=["demo", "sandbox", "token"],
-        help="demo: the whole flow on the embedded sandbox; sandbox: run the local Entra sandbox in the "
-        "foreground; token: get a token with FederatedTokenCredential.from_environment() and show its claims",
-    )
-    if not args or args[0] in ("-h", "--help"):
-        parser.print_help()
-        return 0 if args else 2
+    parser.add_argument("--version", action="version", version=f"azure-wif-credential {VERSION}")
+    parser.add_argument("command", choices=list(COMMANDS), metavar="COMMAND", help=", ".join(COMMANDS))
+    if not args or args[0] in ("-h", "--help", "--version"):
+        if not args:
+            parser.print_help()
+            return 2
+        parser.parse_args(args)  # prints help or the version, and exits
+        return 0
     command, rest = args[0], args[1:]
-    if command == "demo":
-        from ._demo import run as run_demo
-
-        return run_demo(rest)
-    if command == "sandbox":
-        from .sandbox._cli import run as run_sandbox
-
-        return run_sandbox(rest)
-    if command == "token":
-        from ._token_cli import run as run_token
-
-        return run_token(rest)
-    parser.parse_args(args)  # prints the usage error
-    return 2
+    if command not in COMMANDS:
+        parser.parse_args(args)  # prints the usage error
+        return 2
+    return _runner(command)(rest)

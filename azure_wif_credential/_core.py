@@ -339,6 +339,34 @@ class _Unavailable:
         return "unavailable"
 
 
+GET_TOKEN_DOC = """Request an access token for ``scopes`` (azure-core's ``TokenCredential``).
+
+:param str scopes: one or more scopes, e.g. ``"https://management.azure.com/.default"``.
+:keyword str claims: a claims challenge (the decoded JSON of a CAE ``WWW-Authenticate`` challenge); it
+    always reaches Entra, and its token replaces the cached one.
+:keyword str tenant_id: another tenant for this request; it must be in ``additionally_allowed_tenants``.
+:keyword bool enable_cae: request a CAE-capable token (cached apart from non-CAE tokens).
+:return: the cached token while it is fresh, else a new one (see the refresh policy).
+:rtype: ~azure.core.credentials.AccessToken
+:raises ~azure.identity.CredentialUnavailableError: the environment provides no assertion (a chain
+    moves on).
+:raises ~azure_wif_credential.TokenExchangeError: Entra refused the exchange, answered something that is
+    not a token, or could not be reached (see ``error_codes``, ``hint``, ``retryable``).
+:raises ~azure.core.exceptions.ClientAuthenticationError: the assertion source failed.
+:raises ValueError: no scope, or a malformed scope, tenant or claims (TypeError for the wrong type).
+"""
+
+GET_TOKEN_INFO_DOC = """Request an access token for ``scopes`` (azure-core's ``SupportsTokenInfo``).
+
+:param str scopes: one or more scopes, e.g. ``"https://graph.microsoft.com/.default"``.
+:keyword options: ``TokenRequestOptions``: ``claims``, ``tenant_id`` and ``enable_cae`` as for
+    :meth:`get_token`.
+:return: the token with ``expires_on``, ``refresh_on`` (when this credential will refresh it) and
+    ``token_type``.
+:rtype: ~azure.core.credentials.AccessTokenInfo
+:raises: as :meth:`get_token`.
+"""
+
 A = TypeVar("A")  # what the credential accepts as ``assertion``
 B = TypeVar("B", bound="CredentialBase[Any, Any]")
 
@@ -414,6 +442,8 @@ class CredentialBase(Generic[A, S]):
 
 
 __all__ = [
+    "GET_TOKEN_DOC",
+    "GET_TOKEN_INFO_DOC",
     "CredentialBase",
     "CredentialCore",
     "SlotTable",

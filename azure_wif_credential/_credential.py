@@ -11,6 +11,8 @@ from typing import Any, Optional
 from azure.core.credentials import AccessToken, AccessTokenInfo, TokenRequestOptions
 
 from ._core import (
+    GET_TOKEN_DOC,
+    GET_TOKEN_INFO_DOC,
     CredentialBase,
     assertion_errors,
     checked_assertion,
@@ -93,6 +95,9 @@ class FederatedTokenCredential(CredentialBase[SyncAssertion, _Slot]):
             if token is not None:
                 return token.info
         return self._get(scopes, claims, tenant_id, enable_cae).info
+
+    get_token.__doc__ = GET_TOKEN_DOC
+    get_token_info.__doc__ = GET_TOKEN_INFO_DOC
 
     # --- the policy, driven with threads ---------------------------------------------------------
 

@@ -24,7 +24,12 @@ STORAGE_SCOPE = "https://storage.azure.com/.default"
 
 
 def run(argv: Optional[List[str]] = None, out: Callable[[str], Any] = print) -> int:
-    parser = argparse.ArgumentParser(prog="azure-wif-credential demo")
+    parser = argparse.ArgumentParser(
+        prog="azure-wif-credential demo",
+        description="The whole flow, offline: an embedded Entra sandbox, a Kubernetes-like token file, a "
+        "token through FederatedTokenCredential.from_environment(), what Entra says when the trust does "
+        "not match, and a blob round trip on Azurite (when it is installed).",
+    )
     parser.add_argument("--no-azurite", action="store_true", help="skip the Azure Storage (Azurite) step")
     args = parser.parse_args(argv or [])
     from .sandbox import Sandbox

@@ -1,27 +1,67 @@
-"""``azure-wif-credential token``: one token from the environment, its claims shown, the token only on request."""
+"""``azure-wif-credential token`` and ``assertion``: what the environment's credential obtains, claims
+shown, the secret itself only on request."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Optional
 
 from azure.core.exceptions import ClientAuthenticationError
 
 from ._claims import unverified_claims
 from ._credential import FederatedTokenCredential
 
+#: The CA bundle the CLI trusts by default (``azure-wif-credential sandbox`` prints it as an export).
+CA_FILE_VARIABLE = "AZURE_WIF_CA_FILE"
+
+
+def when(epoch: Optional[float], now: Optional[float] = None) -> str:
+    """``2026-12-01T21:30:00Z (in 59 min)``: an epoch for people."""
+    if epoch is None:
+        return "unknown"
+    now = time.time() if now is None else now
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
+    delta = int(epoch - now)
+    size = abs(delta)
+    amount = f"{size} s" if size < 120 else f"{size // 60} min" if size < 7200 else f"{size // 3600} h"
+    return f"{stamp} ({'in ' + amount if delta >= 0 else amount + ' ago'})"
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--ca-file",
+        default=os.environ.get(CA_FILE_VARIABLE),
+        help=f"CA bundle to trust for the authority and CI endpoints (connection_verify); default ${CA_FILE_VARIABLE}",
+    )
+    parser.add_argument("--json", action="store_true", help="print one JSON object instead of text")
+
+
+def _options(args: argparse.Namespace) -> Dict[str, Any]:
+    return {"connection_verify": args.ca_file} if args.ca_file else {}
+
 
 def run(argv: List[str]) -> int:
-    parser = argparse.ArgumentParser(prog="azure-wif-credential token")
-    parser.add_argument("--scope", default="https://management.azure.com/.default")
-    parser.add_argument("--tenant", default=None, help="tenant for this request (must be allowed)")
-    parser.add_argument("--ca-file", default=None, help="CA bundle for the authority (connection_verify)")
+    parser = argparse.ArgumentParser(
+        prog="azure-wif-credential token",
+        description="Get an access token with FederatedTokenCredential.from_environment() (AZURE_TENANT_ID, "
+        "AZURE_CLIENT_ID, AZURE_AUTHORITY_HOST and the detected assertion source) and show its expiry and "
+        "claims. The token itself is printed only with --show-token.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("--scope", default="https://management.azure.com/.default", help="scope to request")
+    parser.add_argument(
+        "--tenant",
+        default=None,
+        help="another tenant for this one request (the CLI adds it to additionally_allowed_tenants)",
+    )
     parser.add_argument("--show-token", action="store_true", help="also print the access token itself")
+    _common(parser)
     args = parser.parse_args(argv)
-    options: Dict[str, Any] = {"connection_verify": args.ca_file} if args.ca_file else {}
+    options = _options(args)
     if args.tenant:
         options["additionally_allowed_tenants"] = [args.tenant]
     with FederatedTokenCredential.from_environment(**options) as credential:
@@ -29,13 +69,62 @@ def run(argv: List[str]) -> int:
             info = credential.get_token_info(
                 args.scope, options={"tenant_id": args.tenant} if args.tenant else None
             )
-        except ClientAuthenticationError as error:
-            print(f"error: {error.message}", file=sys.stderr)
+        except (ClientAuthenticationError, ValueError) as error:
+            print(f"error: {getattr(error, 'message', error)}", file=sys.stderr)
             return 1
     claims = unverified_claims(info.token)
-    print(f"expires_on: {info.expires_on} ({info.expires_on - int(time.time())}s from now)")
-    print(f"refresh_on: {info.refresh_on}")
+    if args.json:
+        document: Dict[str, Any] = {
+            "expires_on": info.expires_on,
+            "refresh_on": info.refresh_on,
+            "claims": claims,
+        }
+        if args.show_token:
+            document["token"] = info.token
+        print(json.dumps(document, indent=2, sort_keys=True))
+        return 0
+    print(f"expires_on: {info.expires_on} = {when(info.expires_on)}")
+    print(f"refresh_on: {info.refresh_on} = {when(info.refresh_on)}")
     print("claims:", json.dumps(claims, indent=2, sort_keys=True))
     if args.show_token:
         print(info.token)
+    return 0
+
+
+def run_assertion(argv: List[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="azure-wif-credential assertion",
+        description="Get the current assertion from the source the environment provides (as from_environment() "
+        "detects it: AZURE_FEDERATED_TOKEN_FILE, GitHub Actions, Azure Pipelines) and show its claims. With "
+        "--show, print only the assertion itself, e.g. az login --service-principal --federated-token "
+        '"$(azure-wif-credential assertion --show)" ...',
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("--show", action="store_true", help="print the assertion itself (and nothing else)")
+    _common(parser)
+    args = parser.parse_args(argv)
+    from ._environment import read_environment
+
+    settings = read_environment(**_options(args))
+    if settings.source is None:
+        print(f"error: {settings.unavailable_message}", file=sys.stderr)
+        return 1
+    try:
+        from ._core import assertion_errors, checked_assertion
+
+        with assertion_errors():
+            assertion = checked_assertion(settings.source())
+    except ClientAuthenticationError as error:
+        print(f"error: {error.message}", file=sys.stderr)
+        return 1
+    if args.show:
+        print(assertion)
+        return 0
+    claims = unverified_claims(assertion)
+    if args.json:
+        print(json.dumps({"source": settings.source_description, "claims": claims}, indent=2, sort_keys=True))
+        return 0
+    print(f"source: {settings.source_description}")
+    print(f"expires: {when(claims.get('exp')) if isinstance(claims.get('exp'), (int, float)) else 'unknown'}")
+    print("claims:", json.dumps(claims, indent=2, sort_keys=True))
     return 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from typing import Any
@@ -60,3 +61,53 @@ def test_module_entry_point_lists_the_commands() -> None:
     assert result.returncode == 0
     for verb in ("demo", "sandbox", "token"):
         assert verb in result.stdout
+
+
+def test_version_is_the_package_version(capsys: pytest.CaptureFixture[str]) -> None:
+    from azure_wif_credential import __version__
+
+    with pytest.raises(SystemExit) as exited:
+        main(["--version"])
+    assert exited.value.code == 0
+    assert capsys.readouterr().out.strip() == f"azure-wif-credential {__version__}"
+
+
+@pytest.mark.parametrize("command", ["demo", "sandbox", "token", "assertion"])
+def test_every_command_has_help_with_a_description(command: str, capsys: pytest.CaptureFixture[str]) -> None:
+    try:
+        status = main([command, "--help"])
+    except SystemExit as exited:
+        status = exited.code if isinstance(exited.code, int) else 2
+    assert status == 0
+    text = capsys.readouterr().out
+    assert text.count("\n") > 5 and "usage:" in text
+    description = text.split("\n\n")[1]
+    assert len(description.split()) > 8, description
+    if command == "token":
+        assert "(default: https://management.azure.com/.default)" in " ".join(text.split())
+
+
+def test_token_json_has_expiry_and_claims_and_the_token_only_when_asked(
+    sandbox: Sandbox, environment: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["token", "--json", "--ca-file", sandbox.ca_file]) == 0
+    document = json.loads(capsys.readouterr().out)
+    assert document["claims"]["appid"] == environment
+    assert document["refresh_on"] < document["expires_on"]
+    assert "token" not in document
+    assert main(["token", "--json", "--show-token", "--ca-file", sandbox.ca_file]) == 0
+    assert sandbox.verify_access_token(json.loads(capsys.readouterr().out)["token"])
+
+
+def test_assertion_shows_claims_and_prints_only_the_assertion_with_show(
+    sandbox: Sandbox, environment: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["assertion"]) == 0
+    out = capsys.readouterr().out
+    assert f'"sub": "{SUBJECT}"' in out and "source: token file" in out
+    assert "eyJ" not in out
+    assert main(["assertion", "--show"]) == 0
+    shown = capsys.readouterr().out
+    assert shown.count("\n") == 1 and shown.startswith("eyJ")
+    assert main(["assertion", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["claims"]["sub"] == SUBJECT

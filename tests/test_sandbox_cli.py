@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import queue
 import shlex
@@ -144,7 +145,24 @@ def test_cli_prints_exports_keeps_a_valid_token_file_fresh_and_exits_0_on_ctrl_c
     assert exports["AZURE_TENANT_ID"] == fields["tenant id"]
     assert exports["AZURE_CLIENT_ID"] == fields["client id"]
     assert exports["AZURE_FEDERATED_TOKEN_FILE"] == str(token_file)
-    assert any("REQUESTS_CA_BUNDLE" in line and fields["CA file"] in line for line in cli.output)
+    assert exports["AZURE_WIF_CA_FILE"] == fields["CA file"]
+    pasted = subprocess.run(  # the printed exports, as pasted, are all the token command needs
+        [
+            sys.executable,
+            "-m",
+            "azure_wif_credential",
+            "token",
+            "--json",
+            "--scope",
+            "https://storage.azure.com/.default",
+        ],
+        env={**os.environ, **exports},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert pasted.returncode == 0, pasted.stderr
+    assert json.loads(pasted.stdout)["claims"]["appid"] == exports["AZURE_CLIENT_ID"]
     first = token_file.read_text()
     assert jwt.decode(first, options={"verify_signature": False})["sub"] == "system:serviceaccount:ci:app"
     claims = exchange(exports, fields["CA file"])

@@ -17,6 +17,8 @@ from typing import Any, Optional, Set
 from azure.core.credentials import AccessToken, AccessTokenInfo, TokenRequestOptions
 
 from .._core import (
+    GET_TOKEN_DOC,
+    GET_TOKEN_INFO_DOC,
     CredentialBase,
     assertion_errors,
     checked_assertion,
@@ -93,6 +95,9 @@ class FederatedTokenCredential(CredentialBase[AnyAssertion, _Slot]):
             if token is not None:
                 return token.info
         return (await self._get(scopes, claims, tenant_id, enable_cae)).info
+
+    get_token.__doc__ = GET_TOKEN_DOC
+    get_token_info.__doc__ = GET_TOKEN_INFO_DOC
 
     async def _get(
         self, scopes: tuple[str, ...], claims: Optional[str], tenant_id: Optional[str], cae: bool

@@ -47,6 +47,11 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
+def __dir__() -> list[str]:
+    # help() and dir() list every public source, the lazy ones included.
+    return sorted(set(globals()) | set(__all__))
+
+
 __all__ = [
     "DETECTION_ORDER",
     "AssertionSource",
