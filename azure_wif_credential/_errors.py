@@ -11,6 +11,7 @@ from typing import Any, Mapping, Optional, Sequence
 
 from azure.core.exceptions import ClientAuthenticationError
 
+from ._audience import EXCHANGE_AUDIENCES, PUBLIC_CLOUD_AUDIENCE
 from ._claims import format_time
 
 #: Codes for "no federated identity credential matches the assertion" (all / issuer / audience / subject).
@@ -106,7 +107,18 @@ def build_hint(
     code_set = set(codes)
     now = time.time() if now is None else now
     if code_set & FIC_MISMATCH_CODES:
-        return (
+        aud = claims.get("aud")
+        audiences = aud if isinstance(aud, list) else [aud]
+        first = ""
+        if aud is not None and not any(a in EXCHANGE_AUDIENCES for a in audiences):
+            first = (
+                f"The assertion's audience {_aud_text(aud)} is not the token-exchange audience: Entra expects "
+                f"{PUBLIC_CLOUD_AUDIENCE!r} (api://AzureADTokenExchangeUSGov / ...China in those clouds). "
+                "Usually the token side is what is wrong: request the token with that audience (a projected "
+                "service-account token's audience, GitHubActionsAssertion's audience=, your CI's id_tokens aud). "
+                "Only to use a custom audience, add it to the federated identity credential. "
+            )
+        return first + (
             "The assertion presented issuer={iss!r}, subject={sub!r}, audience={aud}. A federated identity "
             "credential on app {client} (tenant {tenant}) must contain exactly this issuer, subject and "
             "audience (case-sensitive, no trailing slash differences). Compare with: az ad app "
@@ -203,6 +215,36 @@ def error_from_entra(
         hint=hint,
         retryable=retryable,
     )
+
+
+def tls_failure(error: BaseException, where: str) -> Optional[TokenExchangeError]:
+    """A TokenExchangeError explaining an untrusted certificate, if ``error`` (or what caused it) is one."""
+    import ssl
+
+    seen: set[int] = set()
+    current: Optional[BaseException] = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        text = str(current)
+        if (
+            isinstance(current, ssl.SSLError)
+            or "CERTIFICATE_VERIFY_FAILED" in text
+            or "SSLError" in type(current).__name__
+        ):
+            reason = (
+                "its certificate is not trusted"
+                if "CERTIFICATE_VERIFY_FAILED" in text
+                else "the TLS handshake failed"
+            )
+            return TokenExchangeError(
+                f"Could not connect to {where}: {reason} ({_first_line(text)[:200]}). Trust the CA that signed "
+                "it: pass connection_verify='<CA bundle>' to the credential (CLI: --ca-file, or "
+                "AZURE_WIF_CA_FILE), or set REQUESTS_CA_BUNDLE; for the local sandbox that is sandbox.ca_file.",
+                retryable=False,
+            )
+        inner = getattr(current, "inner_exception", None)
+        current = inner if isinstance(inner, BaseException) else (current.__cause__ or current.__context__)
+    return None
 
 
 def credential_unavailable(message: str) -> ClientAuthenticationError:

@@ -19,7 +19,7 @@ from azure.core.exceptions import AzureError
 from ._answers import EntraErrorAnswer, sanitized_error, seconds
 from ._claims import describe_assertion, unverified_claims
 from ._config import CredentialConfig
-from ._errors import TokenExchangeError, error_from_entra
+from ._errors import TokenExchangeError, error_from_entra, tls_failure
 from ._msal_http import MsalHttpClient
 from ._policy import CachedToken, CacheKey, token_from_result
 from ._redact import error_text, get_logger, without_secret_cause
@@ -87,6 +87,9 @@ class MsalExchange:
             except TokenExchangeError:
                 raise
             except Exception as error:  # MSAL raises ValueError, its own errors, or azure-core's
+                tls = tls_failure(error, self._config.authority)
+                if tls is not None:
+                    raise tls from None
                 raise TokenExchangeError(
                     f"Could not load the OpenID configuration of {authority}: {error_text(error)}. Check the "
                     "tenant id and the authority host (AZURE_AUTHORITY_HOST), and that it is reachable.",
@@ -120,6 +123,9 @@ class MsalExchange:
         except TokenExchangeError:
             raise
         except AzureError as error:
+            tls = tls_failure(error, self._config.authority)
+            if tls is not None:
+                raise tls from None
             raise TokenExchangeError(
                 f"Could not reach Microsoft Entra ID at {self._config.authority}: {error_text(error)}",
                 retryable=True,

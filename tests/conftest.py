@@ -8,20 +8,18 @@ keys, and the constructor's token settings. Registered apps stay, so give each t
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 
 import pytest
 
 from azure_wif_credential.sandbox import Sandbox
-from azure_wif_credential.sandbox._azurite import Azurite, azurite_executable
 
 
 @pytest.fixture(scope="session")
-def sandbox() -> Iterator[Sandbox]:
-    """The session's sandbox; reset around each test that uses it (see ``_clean_sandbox``)."""
-    with Sandbox() as running:
-        yield running
+def sandbox(entra_sandbox: Sandbox) -> Sandbox:
+    """The session's sandbox (the package's own ``entra_sandbox`` fixture); reset around each test that
+    uses it (see ``_clean_sandbox``)."""
+    return entra_sandbox
 
 
 @pytest.fixture(autouse=True)
@@ -44,18 +42,3 @@ def _restore(sandbox: Sandbox) -> None:
     sandbox.reset()
     for name in _SETTINGS:
         setattr(sandbox, name, getattr(_DEFAULTS, name))
-
-
-@pytest.fixture(scope="session")
-def azurite() -> Iterator[Azurite]:
-    """A running Azurite blob service (HTTPS, ``--oauth basic``); mark its tests ``@pytest.mark.azurite``.
-
-    Skipped when Azurite is not installed, except in CI (CI=true), where the test command installs it.
-    """
-    if azurite_executable() is None:
-        reason = "Azurite is not installed: run `npm ci` (README's test command does); it needs Node.js 18+"
-        if os.environ.get("CI") == "true":
-            pytest.fail(reason)
-        pytest.skip(reason)
-    with Azurite() as server:
-        yield server

@@ -4,32 +4,13 @@ from __future__ import annotations
 
 import os
 from typing import Any, Mapping, Optional
-from urllib.parse import urlsplit
 
+from .._audience import audience_for_authority
 from .._errors import credential_unavailable
 from ._http import TokenEndpointClient, check_pipeline_options, with_query
 
 REQUEST_URL = "ACTIONS_ID_TOKEN_REQUEST_URL"
 REQUEST_TOKEN = "ACTIONS_ID_TOKEN_REQUEST_TOKEN"
-
-PUBLIC_CLOUD_AUDIENCE = "api://AzureADTokenExchange"
-# Entra's expected audience for federated credentials, by cloud (login host).
-_AUDIENCE_BY_AUTHORITY_HOST = {
-    "login.microsoftonline.us": "api://AzureADTokenExchangeUSGov",
-    "login.chinacloudapi.cn": "api://AzureADTokenExchangeChina",
-}
-
-
-def audience_for_authority(authority: Optional[str]) -> str:
-    """The audience Entra expects in a federated assertion for the cloud of ``authority``.
-
-    ``authority`` is a host (``login.microsoftonline.us``) or URL (``https://login.microsoftonline.us/``);
-    None and unknown hosts (the public cloud, the sandbox) give ``api://AzureADTokenExchange``.
-    """
-    if not authority:
-        return PUBLIC_CLOUD_AUDIENCE
-    host = urlsplit(authority if "//" in authority else f"//{authority}").hostname or ""
-    return _AUDIENCE_BY_AUTHORITY_HOST.get(host.lower(), PUBLIC_CLOUD_AUDIENCE)
 
 
 class GitHubActionsAssertion:

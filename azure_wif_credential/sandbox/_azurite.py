@@ -138,6 +138,11 @@ class Azurite:
         return f"https://{_HOST}:{self.port}/{ACCOUNT_NAME}"
 
     @property
+    def blob_url(self) -> str:
+        """The blob service's URL (the same as :attr:`account_url`)."""
+        return self.account_url
+
+    @property
     def ca_file(self) -> str:
         """PEM file of the CA that signed Azurite's certificate: pass it as ``connection_verify``."""
         if self._tls is None:

@@ -8,11 +8,12 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+from .._audience import PUBLIC_CLOUD_AUDIENCE
 from ._ci_jobs import CiJobs
 from ._http import Request, Response, Route, message_failure
 from ._issuer import OidcIssuer
 
-TOKEN_EXCHANGE_AUDIENCE = "api://AzureADTokenExchange"
+TOKEN_EXCHANGE_AUDIENCE = PUBLIC_CLOUD_AUDIENCE
 
 
 @dataclass(frozen=True)

@@ -36,10 +36,10 @@ def job_step(credential: FederatedTokenCredential, scope: str) -> None:
     print(f"token for {scope}: {describe(credential.get_token(scope).token)}")
 
 
-def list_containers(credential: FederatedTokenCredential, account_url: str) -> None:
+def list_containers(credential: FederatedTokenCredential, account_url: str, **client_options: Any) -> None:
     from azure.storage.blob import BlobServiceClient
 
-    with BlobServiceClient(account_url, credential=credential) as blobs:
+    with BlobServiceClient(account_url, credential=credential, **client_options) as blobs:
         for container in blobs.list_containers():
             print(f"container: {container.name}")
 
@@ -82,8 +82,29 @@ def run_in_sandbox() -> int:
             print("... a long build step: the job's first GitHub token expires ...")
             time.sleep(3)
             job_step(credential, STORAGE)
+            list_sandbox_containers(credential)
         print(f"GitHub OIDC tokens requested: {sandbox.request_count('github')}")
     return 0
+
+
+def list_sandbox_containers(credential: FederatedTokenCredential) -> None:
+    """List containers on Azurite (the storage emulator, trusting the sandbox's tokens), when installed."""
+    from azure_wif_credential.sandbox._azurite import Azurite, find_azurite
+
+    found = find_azurite()
+    if found is None:
+        print(
+            "Azurite is not installed (npm ci in the repository, or azurite-blob on PATH): no containers to list"
+        )
+        return
+    from azure.storage.blob import BlobServiceClient
+
+    with Azurite(executable=found[0]) as azurite:
+        with BlobServiceClient(
+            azurite.account_url, credential=credential, connection_verify=azurite.ca_file
+        ) as blobs:
+            blobs.create_container("build-artifacts")
+        list_containers(credential, azurite.account_url, connection_verify=azurite.ca_file)
 
 
 if __name__ == "__main__":
