@@ -7,7 +7,7 @@ user which issuer, subject and audience they presented, and never print the toke
 from __future__ import annotations
 
 import time
-from typing import Any, Mapping
+from typing import Any, Mapping, Optional
 
 
 def unverified_claims(token: str) -> dict[str, Any]:
@@ -21,15 +21,19 @@ def unverified_claims(token: str) -> dict[str, Any]:
     return claims if isinstance(claims, dict) else {}
 
 
-def format_time(value: Any) -> str:
-    """A claim timestamp as UTC text with its distance from now (for hints and logs)."""
+def format_time(value: Any, now: Optional[float] = None) -> str:
+    """A timestamp for people: ``2026-12-01T21:30:00Z (in 59 min)``, ``... (3 min ago)``."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return "absent"
+    now = time.time() if now is None else now
     try:
         stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(value))
-        return f"{stamp} ({int(value - time.time()):+d}s from now)"
+        delta = int(value - now)
     except (OverflowError, ValueError, OSError):  # NaN, infinity, or beyond the calendar
         return f"{value!r} (not a time)"
+    size = abs(delta)
+    amount = f"{size} s" if size < 120 else f"{size // 60} min" if size < 7200 else f"{size // 3600} h"
+    return f"{stamp} ({'in ' + amount if delta >= 0 else amount + ' ago'})"
 
 
 def claim_text(value: Any, limit: int = 200) -> str:

@@ -15,7 +15,7 @@ import threading
 import time
 from typing import Any, Callable, List, Optional
 
-from ._claims import unverified_claims
+from ._claims import format_time, unverified_claims
 from ._credential import FederatedTokenCredential
 from ._errors import TokenExchangeError
 
@@ -77,8 +77,11 @@ def run(argv: Optional[List[str]] = None, out: Callable[[str], Any] = print) -> 
                 claims = unverified_claims(info.token)
                 step(
                     f"FederatedTokenCredential.from_environment().get_token_info({STORAGE_SCOPE!r}) in {elapsed:.0f} ms",
-                    f"expires_on {info.expires_on}, refresh_on {info.refresh_on}; the token's claims "
-                    "(the token itself is never printed):\n"
+                    f"expires {format_time(info.expires_on)}; refreshed in the background from "
+                    f"{format_time(info.refresh_on)}\n"
+                    "The claims that matter (the token itself is never printed):\n"
+                    + explain_claims(claims)
+                    + "\nAll claims:\n"
                     + json.dumps({k: claims[k] for k in sorted(claims)}, indent=2),
                 )
                 started = time.perf_counter()
@@ -100,6 +103,27 @@ def run(argv: Optional[List[str]] = None, out: Callable[[str], Any] = print) -> 
                 os.environ.pop(name, None)
     step("Done", "the sandbox and its files are gone")
     return 0
+
+
+#: What each claim a newcomer should look at means, and why it matters.
+CLAIM_MEANINGS = {
+    "aud": "audience: the resource the token is for; it must match the scope you asked (storage here)",
+    "iss": "issuer: the Entra tenant that signed it (resources accept only tokens of trusted issuers)",
+    "sub": "subject: who the token is about (the app's service principal)",
+    "appid": "the application (client) id of your app registration: AZURE_CLIENT_ID",
+    "tid": "the tenant (directory) id: AZURE_TENANT_ID",
+    "xms_cc": "client capabilities: ['CP1'] when the token is CAE-capable (enable_cae=True)",
+    "exp": "expiry, as a Unix time",
+}
+
+
+def explain_claims(claims: Any) -> str:
+    lines = []
+    for name, meaning in CLAIM_MEANINGS.items():
+        value = claims.get(name, "(absent)")
+        shown = format_time(value) if name == "exp" else json.dumps(value)
+        lines.append(f"  {name:<6} = {shown}\n           {meaning}")
+    return "\n".join(lines)
 
 
 class _Steps:

@@ -7,28 +7,16 @@ import argparse
 import json
 import os
 import sys
-import time
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List
 
 from azure.core.exceptions import ClientAuthenticationError
 
+from ._claims import format_time as when
 from ._claims import unverified_claims
 from ._credential import FederatedTokenCredential
 
 #: The CA bundle the CLI trusts by default (``azure-wif-credential sandbox`` prints it as an export).
 CA_FILE_VARIABLE = "AZURE_WIF_CA_FILE"
-
-
-def when(epoch: Optional[float], now: Optional[float] = None) -> str:
-    """``2026-12-01T21:30:00Z (in 59 min)``: an epoch for people."""
-    if epoch is None:
-        return "unknown"
-    now = time.time() if now is None else now
-    stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
-    delta = int(epoch - now)
-    size = abs(delta)
-    amount = f"{size} s" if size < 120 else f"{size // 60} min" if size < 7200 else f"{size // 3600} h"
-    return f"{stamp} ({'in ' + amount if delta >= 0 else amount + ' ago'})"
 
 
 def _common(parser: argparse.ArgumentParser) -> None:

@@ -111,3 +111,27 @@ def test_assertion_shows_claims_and_prints_only_the_assertion_with_show(
     assert shown.count("\n") == 1 and shown.startswith("eyJ")
     assert main(["assertion", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["claims"]["sub"] == SUBJECT
+
+
+def test_help_of_the_assertions_module_lists_every_source_with_its_docstring() -> None:
+    import pydoc
+
+    import azure_wif_credential.assertions as assertions
+
+    text = pydoc.plain(pydoc.render_doc(assertions))
+    for name in assertions.__all__:
+        assert name in dir(assertions)
+        value = getattr(assertions, name)
+        if isinstance(value, type):
+            assert f"class {name}" in text, name
+            assert value.__doc__ and value.__doc__.split("\n")[0].strip() in text
+
+
+def test_get_token_and_get_token_info_are_documented_in_both_credentials() -> None:
+    from azure_wif_credential import FederatedTokenCredential
+    from azure_wif_credential.aio import FederatedTokenCredential as AioFederatedTokenCredential
+
+    for credential in (FederatedTokenCredential, AioFederatedTokenCredential):
+        for method in (credential.get_token, credential.get_token_info):
+            doc = method.__doc__ or ""
+            assert ":param str scopes:" in doc and ":return:" in doc and ":raises" in doc, method

@@ -108,3 +108,6 @@ def test_the_demo_without_azurite_still_gets_a_token() -> None:
     text = "\n".join(lines)
     assert '"aud": "https://storage.azure.com"' in text
     assert "Skipped Azure Storage" in text
+    assert "(in 59 min)" in text, "times for people, not bare epochs"
+    for claim in ("aud", "iss", "sub", "appid", "tid", "xms_cc"):
+        assert any(line.strip().startswith(f"{claim} ") for line in lines), f"the demo explains {claim}"
