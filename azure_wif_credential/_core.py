@@ -293,6 +293,16 @@ def assertion_errors() -> Iterator[None]:
         ) from without_secret_cause(error)
 
 
+def refresh_timed_out(key: CacheKey, policy: Any) -> TokenExchangeError:
+    """What a waiter gets when the refresh it waits for outlives its lease."""
+    return TokenExchangeError(
+        f"No token for scopes {list(key.scopes)}: the refresh in progress did not finish within "
+        f"refresh_timeout={policy.refresh_timeout:g} s (is the assertion source hanging?). The next "
+        "call starts a new one.",
+        retryable=True,
+    )
+
+
 def repr_of(value: object) -> str:
     """``repr(value)``, or its type's name when its ``__repr__`` fails (a user's callable)."""
     try:
@@ -450,6 +460,7 @@ __all__ = [
     "assertion_errors",
     "checked_assertion",
     "checked_claims",
+    "refresh_timed_out",
     "request_options",
     "shared_error",
     "warn_ignored",

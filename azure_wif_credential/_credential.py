@@ -17,11 +17,11 @@ from ._core import (
     assertion_errors,
     checked_assertion,
     checked_claims,
+    refresh_timed_out,
     request_options,
     shared_error,
     warn_ignored,
 )
-from ._errors import TokenExchangeError
 from ._policy import (
     Action,
     CachedToken,
@@ -133,12 +133,7 @@ class FederatedTokenCredential(CredentialBase[SyncAssertion, _Slot]):
         try:
             return future.result(timeout=wait)
         except FutureTimeout:
-            raise TokenExchangeError(
-                f"No token for scopes {list(key.scopes)}: the refresh in progress did not finish within "
-                f"refresh_timeout={policy.refresh_timeout:g} s (is the assertion source hanging?). The next "
-                "call starts a new one.",
-                retryable=True,
-            ) from None
+            raise refresh_timed_out(key, policy) from None
 
     def _start_background_refresh(
         self, key: CacheKey, slot: _Slot, generation: int, future: Future[CachedToken]

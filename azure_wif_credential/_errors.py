@@ -13,6 +13,7 @@ from azure.core.exceptions import ClientAuthenticationError
 
 from ._audience import EXCHANGE_AUDIENCES, PUBLIC_CLOUD_AUDIENCE
 from ._claims import format_time
+from ._redact import first_line
 
 #: Codes for "no federated identity credential matches the assertion" (all / issuer / audience / subject).
 FIC_MISMATCH_CODES = frozenset({70021, 700211, 700212, 700213})
@@ -83,10 +84,6 @@ class TokenExchangeError(ClientAuthenticationError):
         self.status_code = status_code
         self.hint = hint
         self.retryable = retryable
-
-
-def _first_line(text: str) -> str:
-    return text.strip().splitlines()[0].strip() if text.strip() else text
 
 
 def _aud_text(aud: Any) -> str:
@@ -194,7 +191,7 @@ def error_from_entra(
     correlation_id = result.get("correlation_id")
     parts = [
         f"Microsoft Entra ID refused the token exchange for client {client_id} in tenant {tenant_id}: "
-        f"{_first_line(description) or error}"
+        f"{first_line(description, 2000) or error}"
     ]
     if hint:
         parts.append(f"Hint: {hint}")
@@ -237,7 +234,7 @@ def tls_failure(error: BaseException, where: str) -> Optional[TokenExchangeError
                 else "the TLS handshake failed"
             )
             return TokenExchangeError(
-                f"Could not connect to {where}: {reason} ({_first_line(text)[:200]}). Trust the CA that signed "
+                f"Could not connect to {where}: {reason} ({first_line(text)[:200]}). Trust the CA that signed "
                 "it: pass connection_verify='<CA bundle>' to the credential (CLI: --ca-file, or "
                 "AZURE_WIF_CA_FILE), or set REQUESTS_CA_BUNDLE; for the local sandbox that is sandbox.ca_file.",
                 retryable=False,

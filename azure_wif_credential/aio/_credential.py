@@ -23,10 +23,10 @@ from .._core import (
     assertion_errors,
     checked_assertion,
     checked_claims,
+    refresh_timed_out,
     request_options,
     warn_ignored,
 )
-from .._errors import TokenExchangeError
 from .._policy import (
     Action,
     CachedToken,
@@ -136,12 +136,7 @@ class FederatedTokenCredential(CredentialBase[AnyAssertion, _Slot]):
         try:
             return await asyncio.wait_for(asyncio.shield(task), timeout=wait)
         except asyncio.TimeoutError:
-            raise TokenExchangeError(
-                f"No token for scopes {list(key.scopes)}: the refresh in progress did not finish within "
-                f"refresh_timeout={policy.refresh_timeout:g} s (is the assertion source hanging?). The next "
-                "call starts a new one.",
-                retryable=True,
-            ) from None
+            raise refresh_timed_out(key, policy) from None
 
     def _start_refresh(
         self, key: CacheKey, slot: _Slot, loop: asyncio.AbstractEventLoop, generation: Optional[int]
