@@ -43,10 +43,11 @@ setup_node() {
 }
 
 find_python() {
-    # $1: a version like 3.9; prints the interpreter's path, or nothing.
+    # $1: a version like 3.9; prints the path of an interpreter that runs, or nothing (pyenv's shims
+    # exist for every version but run only the selected ones, so each candidate is tried).
     local candidate
-    for candidate in "python$1" "$(pyenv root 2>/dev/null)/versions/$1"*/bin/python3 "$HOME/.pyenv/versions/$1"*/bin/python3; do
-        if command -v "$candidate" >/dev/null 2>&1; then
+    for candidate in "$(pyenv root 2>/dev/null)/versions/$1"*/bin/python3 "$HOME/.pyenv/versions/$1"*/bin/python3 "python$1"; do
+        if command -v "$candidate" >/dev/null 2>&1 && "$candidate" -c 'import sys' >/dev/null 2>&1; then
             command -v "$candidate"
             return 0
         fi
@@ -72,8 +73,16 @@ test_on_python() {
     if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
         echo "dev.sh: installing Python $1 test packages into $venv ($2 dependency versions)..." >&2
         "$venv/bin/python" -m pip install -q --disable-pip-version-check --upgrade pip >/dev/null
+        # The lowest Python takes the newest test tools that still support it; the others the pinned ones.
+        local tools
+        if [ "$2" = lowest ]; then
+            tools="pytest pytest-timeout hypothesis"
+        else
+            tools=$(grep -E '^(pytest|pytest-timeout|hypothesis)==' requirements-dev.txt)
+        fi
+        # shellcheck disable=SC2086 # word splitting of $tools is wanted
         "$venv/bin/python" -m pip install -q --disable-pip-version-check "${constraints[@]}" -e ".[aio]" \
-            azure-storage-blob $(grep -E '^(pytest|pytest-timeout|hypothesis)==' requirements-dev.txt)
+            azure-storage-blob $tools
         echo "$want" > "$stamp"
     fi
     echo "dev.sh: the suite on $("$venv/bin/python" --version) ($2 dependency versions)" >&2
