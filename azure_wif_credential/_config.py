@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import ipaddress
+import logging
 import os
 import re
 from dataclasses import dataclass, field
@@ -16,6 +17,7 @@ from ._pipeline import check_option_types
 from ._policy import RefreshPolicy
 
 PUBLIC_CLOUD = "https://login.microsoftonline.com"
+_LOGGER = logging.getLogger("azure_wif_credential")
 
 _TENANT_RE = re.compile(r"^[0-9A-Za-z\-.]+$")
 
@@ -209,6 +211,16 @@ class CredentialConfig:
         if not requested or requested == self.tenant_id:
             return self.tenant_id
         validate_tenant_id(requested)
+        if os.environ.get(
+            "AZURE_IDENTITY_DISABLE_MULTITENANTAUTH"
+        ):  # as azure-identity: use the configured one
+            _LOGGER.info(
+                "A token was requested for tenant %s, but multi-tenant authentication is disabled "
+                "(AZURE_IDENTITY_DISABLE_MULTITENANTAUTH): using the configured tenant %s",
+                requested,
+                self.tenant_id,
+            )
+            return self.tenant_id
         allowed = self.additionally_allowed_tenants
         if "*" in allowed or requested in allowed:
             return requested

@@ -26,7 +26,7 @@ from typing import (
 
 from azure.core.exceptions import ClientAuthenticationError
 
-from ._config import CredentialConfig
+from ._config import CredentialConfig, check_options
 from ._environment import read_environment
 from ._errors import AssertionSourceError, TokenExchangeError, credential_unavailable, scrubbed
 from ._exchange import MsalExchange
@@ -63,6 +63,7 @@ class CredentialCore:
         options: Dict[str, Any],
         owner: str,
     ) -> None:
+        check_options(options, owner)  # a misspelled tokenfile= is named as such, not as a missing source
         if (assertion is None) == (token_file is None):
             raise ValueError(
                 f"{owner} needs exactly one of assertion= (a callable returning the assertion) or "
@@ -391,7 +392,7 @@ class CredentialBase(Generic[A, S]):
         self,
         tenant_id: str,
         client_id: str,
-        *,
+        *args: Any,
         assertion: Optional[A] = None,
         token_file: Optional[str | os.PathLike[str]] = None,
         authority: Optional[str] = None,
@@ -399,6 +400,12 @@ class CredentialBase(Generic[A, S]):
         disable_instance_discovery: bool = False,
         **kwargs: Any,
     ) -> None:
+        if args:
+            raise TypeError(
+                f"{type(self).__name__}() takes the assertion source as a keyword argument: "
+                "assertion=<callable returning the JWT> (or token_file=<path>), not positionally "
+                f"({len(args)} extra positional argument{'s' if len(args) > 1 else ''} given)."
+            )
         self._core = CredentialCore(
             tenant_id,
             client_id,
