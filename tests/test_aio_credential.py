@@ -342,7 +342,8 @@ def test_a_github_actions_source_runs_off_the_loop_and_every_long_job_exchange_s
 ) -> None:
     from azure_wif_credential.assertions import GitHubActionsAssertion
 
-    for name, value in sandbox.github_actions_env(token_lifetime=1).items():
+    # 3-second tokens: claims are whole seconds, so a 1-second token may have only a moment left.
+    for name, value in sandbox.github_actions_env(token_lifetime=3).items():
         monkeypatch.setenv(name, value)
     app = sandbox.register_app(
         subject="repo:octo-org/octo-repo:ref:refs/heads/main", issuer=sandbox.github_issuer
@@ -358,9 +359,9 @@ def test_a_github_actions_source_runs_off_the_loop_and_every_long_job_exchange_s
                 authority=sandbox.authority,
                 connection_verify=sandbox.ca_file,
             ) as credential:
-                for i in range(2):  # a "job" longer than its 1-second CI tokens, one scope per step
+                for i in range(2):  # a "job" longer than its 3-second CI tokens, one scope per step
                     await credential.get_token(f"https://step{i}.example/.default")
-                    await asyncio.sleep(1.2)
+                    await asyncio.sleep(3.2)
         return ticks
 
     ticks = run(main())
