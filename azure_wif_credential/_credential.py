@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
-from typing import Any, Optional
+from concurrent.futures import wait as futures_wait
+from typing import Any, Optional, Set
 
 from azure.core.credentials import AccessToken, AccessTokenInfo, TokenRequestOptions
 
@@ -69,6 +71,11 @@ class FederatedTokenCredential(CredentialBase[SyncAssertion, _Slot]):
 
     _slot_type = _Slot
     _executor: Optional[ThreadPoolExecutor] = None  # created with the first background refresh
+
+    @functools.cached_property
+    def _jobs(self) -> Set[Future[CachedToken]]:
+        """Background refreshes submitted and not yet done (close() waits for them, bounded)."""
+        return set()
 
     # --- the TokenCredential / SupportsTokenInfo protocols ---------------------------------------
 
@@ -143,10 +150,17 @@ class FederatedTokenCredential(CredentialBase[SyncAssertion, _Slot]):
                 if self._executor is None:
                     self._executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="azure-wif-refresh")
                 executor = self._executor
-            executor.submit(self._refresh, key, slot, generation, future)
+            job = executor.submit(self._refresh, key, slot, generation, future)
+            with self._lock:
+                self._jobs.add(job)
+            job.add_done_callback(self._job_done)
         except BaseException as error:  # shut down by a concurrent close(), or no thread to be had
             self._core.settle(key, slot.state, _NO_LOCK, generation, None, error, counted=False)
             future.cancel()
+
+    def _job_done(self, job: Future[CachedToken]) -> None:
+        with self._lock:
+            self._jobs.discard(job)
 
     def _exchange(self, key: CacheKey, claims: Optional[str]) -> CachedToken:
         with assertion_errors():
@@ -195,9 +209,12 @@ class FederatedTokenCredential(CredentialBase[SyncAssertion, _Slot]):
         with self._lock:
             executor, self._executor = self._executor, None
         if executor is not None:
-            # Let queued refreshes finish (each is bounded by the HTTP timeouts): a caller may be
-            # waiting for one, and a cancelled job would leave it waiting forever.
-            executor.shutdown(wait=True)
+            # Let running and queued refreshes finish (each is bounded by the HTTP timeouts, and a caller
+            # may be waiting for one), but for refresh_timeout at most: a hung source must not hang close().
+            executor.shutdown(wait=False)
+            with self._lock:
+                jobs = set(self._jobs)
+            futures_wait(jobs, timeout=self._core.policy.refresh_timeout)
         self._core.exchange.close()
 
     def __enter__(self) -> FederatedTokenCredential:

@@ -139,3 +139,33 @@ def test_a_bug_in_the_backoff_bookkeeping_still_frees_the_key(
             driver.get_token(STORAGE)
     token_file.write_text(sandbox.issue_assertion(subject="system:serviceaccount:reliability:worker"))
     assert sandbox.verify_access_token(driver.get_token(STORAGE).token)
+
+
+def test_close_is_bounded_even_while_a_background_refresh_hangs(
+    sandbox: Sandbox, make_driver: Callable[..., Driver], clock: VirtualClock
+) -> None:
+    release, entered = threading.Event(), threading.Event()
+    source = SandboxAssertion(sandbox)
+    hung = {"on": False}
+
+    def assertion() -> str:
+        if hung["on"]:
+            entered.set()
+            release.wait(30)
+        return source()
+
+    driver = make_driver(
+        "sync", assertion=assertion, refresh_policy=RefreshPolicy(clock=clock, refresh_timeout=0.5)
+    )
+    first = driver.get_token(STORAGE)
+    hung["on"] = True
+    clock.advance(3100)
+    try:
+        assert driver.get_token(STORAGE).token == first.token  # the background refresh hangs in the source
+        assert entered.wait(10)
+        closer = threading.Thread(target=driver.credential.close)
+        closer.start()
+        closer.join(10)
+        assert not closer.is_alive(), "close() returned although the source still hangs"
+    finally:
+        release.set()
