@@ -44,7 +44,9 @@ def test_disabling_multitenant_auth_uses_the_configured_tenant_as_azure_identity
         return sandbox.issue_assertion(subject=SUBJECT)
 
     ours = FederatedTokenCredential(app.tenant_id, app.client_id, assertion=assertion, **options)
-    theirs = ClientAssertionCredential(app.tenant_id, app.client_id, assertion, **options)
+    theirs = ClientAssertionCredential(
+        app.tenant_id, app.client_id, assertion, disable_instance_discovery=True, **options
+    )
     monkeypatch.setenv("AZURE_IDENTITY_DISABLE_MULTITENANTAUTH", "true")
     for credential in (ours, theirs):
         token = credential.get_token(STORAGE, tenant_id=OTHER).token  # not allowed, yet no error: ignored
