@@ -82,11 +82,7 @@ def seconds(value: Any) -> Optional[float]:
 def check_token_answer(answer: Answer, authority: str, now: Optional[float] = None) -> str:
     """The token answer re-encoded for MSAL (numbers normalized), or TokenExchangeError."""
     where = f"Microsoft Entra ID at {authority}"
-    if answer.status != 200:
-        raise rejected_error_answer(answer, authority)
-    document, problem = _decode_object(answer)
-    if document is None:
-        raise _malformed(where, f"answered HTTP 200 with {problem}", 200)
+    document = _ok_document(answer, authority, "answered HTTP 200")
     token = document.get("access_token")
     if not isinstance(token, str) or not token:
         raise _malformed(where, "answered HTTP 200 without an access_token string", 200)
@@ -181,11 +177,7 @@ def check_discovery_answer(answer: Answer, url: str, authority: str) -> None:
     """A discovery (GET) answer MSAL may parse: 200 with a JSON object whose endpoints stay on the
     host that was asked (a hostile document must not send the assertion elsewhere)."""
     where = f"Microsoft Entra ID at {authority}"
-    if answer.status != 200:
-        raise rejected_error_answer(answer, authority)
-    document, problem = _decode_object(answer)
-    if document is None:
-        raise _malformed(where, f"answered its discovery request with {problem}", 200)
+    document = _ok_document(answer, authority, "answered its discovery request")
     host = urlsplit(url).netloc.lower()
     for name in ("token_endpoint", "authorization_endpoint"):
         endpoint = document.get(name)
@@ -196,6 +188,16 @@ def check_discovery_answer(answer: Answer, url: str, authority: str) -> None:
             raise _malformed(
                 where, f"answered a discovery document whose {name} is not an https URL on {host}", 200
             )
+
+
+def _ok_document(answer: Answer, authority: str, what: str) -> Dict[str, Any]:
+    """The JSON object of a 200 answer; any other answer raises, saying what it was."""
+    if answer.status != 200:
+        raise rejected_error_answer(answer, authority)
+    document, problem = _decode_object(answer)
+    if document is None:
+        raise _malformed(f"Microsoft Entra ID at {authority}", f"{what} with {problem}", 200)
+    return document
 
 
 def _malformed(where: str, what: str, status: int) -> TokenExchangeError:

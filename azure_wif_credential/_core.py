@@ -110,7 +110,7 @@ class CredentialCore:
         self,
         key: CacheKey,
         state: KeyState,
-        lock: Any,
+        lock: Optional[Any],
         generation: int,
         token: Optional[CachedToken],
         error: Optional[BaseException],
@@ -118,9 +118,10 @@ class CredentialCore:
         counted: bool = True,
     ) -> None:
         """End lease ``generation`` of ``key`` (its token, or its error). The key is free afterwards
-        whatever happens in here: this is where "every refresh that begins ends" holds."""
+        whatever happens in here: this is where "every refresh that begins ends" holds. ``lock`` is the
+        key's lock, or None when the caller already holds it."""
         try:
-            with lock:
+            with lock if lock is not None else contextlib.nullcontext():
                 now = self.policy.clock()
                 delay = finish_refresh(state, generation, self.policy, now, token, counted=counted)
             if error is not None and counted:

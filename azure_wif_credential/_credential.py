@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -33,8 +32,6 @@ from ._policy import (
     challenge_answered,
 )
 from .assertions._base import SyncAssertion
-
-_NO_LOCK = contextlib.nullcontext()
 
 
 class _Slot:
@@ -155,7 +152,7 @@ class FederatedTokenCredential(CredentialBase[SyncAssertion, _Slot]):
                 self._jobs.add(job)
             job.add_done_callback(self._job_done)
         except BaseException as error:  # shut down by a concurrent close(), or no thread to be had
-            self._core.settle(key, slot.state, _NO_LOCK, generation, None, error, counted=False)
+            self._core.settle(key, slot.state, None, generation, None, error, counted=False)
             future.cancel()
 
     def _job_done(self, job: Future[CachedToken]) -> None:

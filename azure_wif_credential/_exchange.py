@@ -87,10 +87,8 @@ class MsalExchange:
             except TokenExchangeError:
                 raise
             except Exception as error:  # MSAL raises ValueError, its own errors, or azure-core's
-                tls = tls_failure(error, self._config.authority)
-                if tls is not None:
-                    raise tls from None
-                raise TokenExchangeError(
+                raise self._failure(
+                    error,
                     f"Could not load the OpenID configuration of {authority}: {error_text(error)}. Check the "
                     "tenant id and the authority host (AZURE_AUTHORITY_HOST), and that it is reachable.",
                     retryable=not isinstance(error, ValueError),
@@ -123,12 +121,8 @@ class MsalExchange:
         except TokenExchangeError:
             raise
         except AzureError as error:
-            tls = tls_failure(error, self._config.authority)
-            if tls is not None:
-                raise tls from None
-            raise TokenExchangeError(
-                f"Could not reach Microsoft Entra ID at {self._config.authority}: {error_text(error)}",
-                retryable=True,
+            raise self._failure(
+                error, f"Could not reach Microsoft Entra ID at {self._config.authority}: {error_text(error)}"
             ) from without_secret_cause(error)
         except Exception as error:  # MSAL itself failed on an answer we let through: still ours to explain
             raise TokenExchangeError(
@@ -160,6 +154,12 @@ class MsalExchange:
             token.refresh_on,
         )
         return token
+
+    def _failure(self, error: BaseException, message: str, *, retryable: bool = True) -> TokenExchangeError:
+        """The error for a failure on the way to Entra: an untrusted certificate explained as one,
+        else ``message``."""
+        tls = tls_failure(error, self._config.authority)
+        return tls if tls is not None else TokenExchangeError(message, retryable=retryable)
 
     def _entra_error(
         self, tenant_id: str, answer: EntraErrorAnswer, claims: Dict[str, Any]

@@ -8,7 +8,6 @@ credential's worker threads: the event loop never blocks on our I/O.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import inspect
 from concurrent.futures import ThreadPoolExecutor
@@ -36,8 +35,6 @@ from .._policy import (
     challenge_answered,
 )
 from ..assertions._base import AnyAssertion
-
-_NO_LOCK = contextlib.nullcontext()
 
 
 class _Slot:
@@ -146,7 +143,7 @@ class FederatedTokenCredential(CredentialBase[AnyAssertion, _Slot]):
         try:
             task = loop.create_task(self._refresh(key, slot, generation))
         except BaseException as error:
-            self._core.settle(key, slot.state, _NO_LOCK, generation, None, error, counted=False)
+            self._core.settle(key, slot.state, None, generation, None, error, counted=False)
             raise
         slot.task, slot.loop = task, loop
         self._tasks.add(task)
