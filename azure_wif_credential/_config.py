@@ -44,6 +44,7 @@ PIPELINE_OPTIONS = frozenset(
         "retry_mode",
         "timeout",
         "session",
+        "policies",
     }
 )
 _OTHER_OPTIONS = frozenset({"refresh_policy"})

@@ -51,7 +51,6 @@ class MsalExchange:
         self._apps: Dict[Tuple[str, bool], msal.ConfidentialClientApplication] = {}
         self._http: Optional[MsalHttpClient] = None
         self._local = threading.local()  # the assertion for the exchange running on this thread
-        self._closed = False
 
     def _assertion_for_msal(self) -> str:
         assertion: Optional[str] = getattr(self._local, "assertion", None)
@@ -61,8 +60,6 @@ class MsalExchange:
 
     def _app(self, tenant_id: str, enable_cae: bool) -> msal.ConfidentialClientApplication:
         with self._lock:
-            if self._closed:
-                raise TokenExchangeError("The credential is closed.")
             app = self._apps.get((tenant_id, enable_cae))
             if app is not None:
                 return app
@@ -173,8 +170,8 @@ class MsalExchange:
         )
 
     def close(self) -> None:
+        """Drop the MSAL clients and our HTTP client; the next exchange builds new ones (reopen)."""
         with self._lock:
-            self._closed = True
             self._apps.clear()
             http, self._http = self._http, None
         if http is not None:

@@ -7,7 +7,10 @@ bounded and validated before MSAL sees them (see ``_answers``), and network logg
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
 import logging
+from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any, Dict, Mapping, Optional, Union
 
 from azure.core.pipeline import Pipeline, PipelineRequest
@@ -18,10 +21,15 @@ from azure.core.rest import HttpRequest
 
 from ._answers import check_discovery_answer, check_token_answer
 from ._errors import TokenExchangeError
-from ._pipeline import Answer, BodyTooLarge, PipelineOptions, run_bounded
+from ._pipeline import Answer, BodyTooLarge, PipelineOptions, run_bounded, run_bounded_async
 from ._redact import get_logger, redact_body
 
 _LOGGER = get_logger("azure_wif_credential.http")
+#: The event loop of the aio credential's call, for an AsyncHttpTransport's requests (MSAL runs in a
+#: worker thread; the aio shell copies its context there).
+CALLER_LOOP: contextvars.ContextVar[Optional[asyncio.AbstractEventLoop]] = contextvars.ContextVar(
+    "azure_wif_caller_loop", default=None
+)
 
 
 class RedactingNetworkLogPolicy(SansIOHTTPPolicy[Any, Any]):
@@ -73,17 +81,51 @@ class MsalHttpClient:
         self._authority = authority
         self._run_options = settings.run_options()
         self._logging_enable = settings.logging_enable
-        self._pipeline: Pipeline[Any, Any] = Pipeline(
-            settings.transport or settings.new_transport(),
-            policies=settings.policies(RedactingNetworkLogPolicy(settings.logging_enable)),
+        self._async = settings.is_async
+        self._owns_transport = settings.transport is None
+        redacting = RedactingNetworkLogPolicy(settings.logging_enable)
+        self._pipeline: Any
+        if self._async:  # the aio credential's AsyncHttpTransport: requests run on the caller's loop
+            from azure.core.pipeline import AsyncPipeline
+
+            transport: Any = settings.transport
+            self._pipeline = AsyncPipeline(
+                transport, policies=settings.policies(redacting, asynchronous=True)
+            )
+        else:
+            self._pipeline = Pipeline(
+                settings.transport or settings.new_transport(), policies=settings.policies(redacting)
+            )
+
+    def _send(self, request: HttpRequest) -> Answer:
+        if not self._async:
+            return run_bounded(self._pipeline, request, self._run_options)
+        loop = CALLER_LOOP.get()
+        if loop is None:  # pragma: no cover - the aio shell always sets it
+            raise TokenExchangeError("An async transport needs the aio FederatedTokenCredential.")
+        run = asyncio.run_coroutine_threadsafe(
+            run_bounded_async(self._pipeline, request, self._run_options), loop
         )
-        self._closed = False
+        timeout = self._run_options["connection_timeout"] + 3 * self._run_options["read_timeout"]
+        try:
+            return run.result(timeout=timeout * 4)  # retries included; the read itself is bounded too
+        except FutureTimeout:
+            run.cancel()
+            raise TokenExchangeError(
+                f"No answer from Microsoft Entra ID at {self._authority} in time.", retryable=True
+            ) from None
 
     def _run(self, request: HttpRequest) -> Answer:
-        if self._closed:
-            raise RuntimeError("The credential is closed.")
         try:
-            answer = run_bounded(self._pipeline, request, self._run_options)
+            answer = self._send(request)
+        except ValueError as error:
+            if "closed" not in str(error):
+                raise
+            raise TokenExchangeError(  # azure-core's transports cannot be reopened once closed
+                "The transport passed as transport= is closed (close() or the end of a `with` block closes "
+                "it, as in azure-identity) and azure-core cannot reopen it: pass a new transport, or none "
+                "(the credential's own transport reopens by itself).",
+            ) from None
         except BodyTooLarge as error:
             raise TokenExchangeError(
                 f"Microsoft Entra ID at {self._authority} sent an answer too large to be a token ({error}).",
@@ -121,5 +163,6 @@ class MsalHttpClient:
         return MsalResponse(answer.status, answer.headers, answer.body.decode("utf-8"))
 
     def close(self) -> None:
-        self._closed = True
-        self._pipeline.__exit__()
+        """Closes our own transport; a caller's is closed by the credential (it may be async)."""
+        if not self._async and self._owns_transport:
+            self._pipeline.__exit__()

@@ -5,14 +5,16 @@ has no side effect)."""
 
 from __future__ import annotations
 
+import inspect
 import math
 import os
 import time
 from dataclasses import dataclass
-from typing import Any, Dict, List, Mapping, Optional
+from typing import Any, Dict, Iterable, List, Mapping, Optional
 
 from azure.core.pipeline import Pipeline
 from azure.core.pipeline.policies import (
+    AsyncRetryPolicy,
     HeadersPolicy,
     HttpLoggingPolicy,
     ProxyPolicy,
@@ -78,9 +80,35 @@ def check_option_types(options: Mapping[str, Any]) -> None:
         raise TypeError(
             f"transport must be an azure-core HttpTransport (e.g. RequestsTransport), not {type(transport).__name__}"
         )
+    policies = options.get("policies")
+    if policies is not None and (
+        isinstance(policies, (str, bytes, Mapping)) or not isinstance(policies, (list, tuple))
+    ):
+        raise TypeError(
+            f"policies must be a list of azure-core pipeline policies, not {type(policies).__name__}"
+        )
     session = options.get("session")
     if session is not None and not callable(getattr(session, "request", None)):
         raise TypeError(f"session must be a requests.Session, not {type(session).__name__}")
+
+
+def is_async_transport(transport: Any) -> bool:
+    """An azure-core AsyncHttpTransport (``AioHttpTransport``...), or anything whose ``send`` is async."""
+    from azure.core.pipeline.transport import AsyncHttpTransport
+
+    return isinstance(transport, AsyncHttpTransport) or inspect.iscoroutinefunction(
+        getattr(transport, "send", None)
+    )
+
+
+def check_transport(transport: Any, owner: str) -> None:
+    """The sync credential takes an HttpTransport; the aio one also an AsyncHttpTransport."""
+    if transport is None or not is_async_transport(transport) or owner.startswith("aio."):
+        return
+    raise TypeError(
+        f"transport is an async transport ({type(transport).__name__}); {owner} needs a sync one such "
+        "as RequestsTransport (or use azure_wif_credential.aio.FederatedTokenCredential)"
+    )
 
 
 class PipelineOptions:
@@ -89,7 +117,9 @@ class PipelineOptions:
     def __init__(self, options: Mapping[str, Any]) -> None:
         check_option_types(options)
         remaining = dict(options)
-        self.transport: Optional[HttpTransport[Any, Any]] = remaining.pop("transport", None)
+        self.transport: Optional[Any] = remaining.pop("transport", None)
+        self.is_async = self.transport is not None and is_async_transport(self.transport)
+        self._caller_policies: Optional[List[Any]] = remaining.pop("policies", None)
         self.timeouts = {
             "connection_timeout": float(remaining.pop("connection_timeout", DEFAULT_CONNECTION_TIMEOUT)),
             "read_timeout": float(remaining.pop("read_timeout", DEFAULT_READ_TIMEOUT)),
@@ -103,14 +133,18 @@ class PipelineOptions:
             **remaining,
         }  # headers, user_agent*, proxies, retry_*, timeout
 
-    def policies(self, *extra: Any) -> List[Any]:
-        """A fresh policy list (a Pipeline links its policies, so they are not shared between pipelines)."""
+    def policies(self, *extra: Any, asynchronous: bool = False) -> List[Any]:
+        """A fresh policy list (a Pipeline links its policies, so they are not shared between pipelines).
+        A caller's ``policies=`` replace the defaults, as in azure-identity and every Azure SDK client;
+        ``extra`` (our redacting network log) is always last."""
         options = self._policy_options
+        if self._caller_policies:
+            return [*self._caller_policies, *extra]
         return [
             HeadersPolicy(**options),
             UserAgentPolicy(sdk_moniker=f"azure-wif-credential/{VERSION}", **options),
             ProxyPolicy(**options),
-            RetryPolicy(**options),
+            AsyncRetryPolicy(**options) if asynchronous else RetryPolicy(**options),
             HttpLoggingPolicy(**options),  # URL and allow-listed headers only; never bodies
             *extra,
         ]
@@ -126,6 +160,8 @@ class PipelineOptions:
 
     def run_options(self) -> Dict[str, Any]:
         """Per-call options: timeouts go with every request, so they hold with a caller's transport too."""
+        if self._caller_policies:  # no RetryPolicy of ours to read it (a caller's may not take it)
+            return dict(self.timeouts)
         return {**self.timeouts, "retry_on_methods": RETRY_ON_METHODS}
 
 
@@ -154,6 +190,54 @@ class Answer:
         return ""
 
 
+class _Reader:
+    """Reads one answer against the size limit (declared or sent) and the overall deadline."""
+
+    def __init__(self, response: Any, limit: int, run_options: Mapping[str, Any]) -> None:
+        declared = response.headers.get("Content-Length")
+        if declared is not None and declared.strip().isdigit() and int(declared) > limit:
+            raise BodyTooLarge(f"{declared} bytes declared")
+        self.response, self.limit, self.size = response, limit, 0
+        self.chunks: List[bytes] = []
+        self.deadline = time.monotonic() + 2 * float(run_options.get("read_timeout", DEFAULT_READ_TIMEOUT))
+
+    def add(self, chunk: bytes) -> None:
+        self.size += len(chunk)
+        if self.size > self.limit:
+            raise BodyTooLarge(f"more than {self.limit} bytes")
+        if time.monotonic() > self.deadline:
+            raise BodyTooLarge("still sending after the read timeout")
+        self.chunks.append(chunk)
+
+    def read_all(self, chunks: Iterable[bytes]) -> Answer:
+        for chunk in chunks:
+            self.add(chunk)
+        return self.answer()
+
+    def answer(self) -> Answer:
+        response = self.response
+        return Answer(
+            status=int(response.status_code),
+            reason=str(response.reason or ""),
+            headers={str(k): str(v) for k, v in response.headers.items()},
+            body=b"".join(self.chunks),
+        )
+
+
+async def run_bounded_async(
+    pipeline: Any, request: HttpRequest, run_options: Mapping[str, Any], limit: int = MAX_ANSWER_BYTES
+) -> Answer:
+    """:func:`run_bounded` over an AsyncPipeline (an ``AsyncHttpTransport``)."""
+    response = (await pipeline.run(request, stream=True, **run_options)).http_response
+    try:
+        reader = _Reader(response, limit, run_options)
+        async for chunk in response.iter_bytes():
+            reader.add(chunk)
+        return reader.answer()
+    finally:
+        await response.close()
+
+
 def run_bounded(
     pipeline: Pipeline[HttpRequest, Any],
     request: HttpRequest,
@@ -163,25 +247,7 @@ def run_bounded(
     """Send ``request`` and read at most ``limit`` bytes of the answer, within the read timeout overall:
     an endless or huge body is cut off (:class:`BodyTooLarge`), never buffered whole."""
     response = pipeline.run(request, stream=True, **run_options).http_response
-    deadline = time.monotonic() + 2 * float(run_options.get("read_timeout", DEFAULT_READ_TIMEOUT))
     try:
-        declared = response.headers.get("Content-Length")
-        if declared is not None and declared.strip().isdigit() and int(declared) > limit:
-            raise BodyTooLarge(f"{declared} bytes declared")
-        chunks: List[bytes] = []
-        size = 0
-        for chunk in response.iter_bytes():
-            size += len(chunk)
-            if size > limit:
-                raise BodyTooLarge(f"more than {limit} bytes")
-            if time.monotonic() > deadline:
-                raise BodyTooLarge("still sending after the read timeout")
-            chunks.append(chunk)
-        return Answer(
-            status=int(response.status_code),
-            reason=str(response.reason or ""),
-            headers={str(k): str(v) for k, v in response.headers.items()},
-            body=b"".join(chunks),
-        )
+        return _Reader(response, limit, run_options).read_all(response.iter_bytes())
     finally:
         response.close()

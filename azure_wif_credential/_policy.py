@@ -100,13 +100,17 @@ class RefreshPolicy:
         early = expires_on - max(self.min_early, lifetime * self.early_fraction)
         return int(max(early, issued + lifetime * self.latest_fraction))
 
+    def fresh(self, token: CachedToken, now: float) -> bool:
+        """FRESH: served as it is, nothing else to do (the cache-hit path asks only this)."""
+        return now < token.refresh_on
+
     def decide(self, state: KeyState, now: float) -> Action:
         token = state.token
         # Never mandatory before refresh_on: a token shorter-lived than the window is still served
         # until then rather than refreshed on every call.
         if token is None or now >= max(token.refresh_on, token.expires_on - self.mandatory_window):
             return Action.WAIT
-        if now < token.refresh_on:
+        if self.fresh(token, now):
             return Action.SERVE
         if now < state.retry_at:
             return Action.SERVE_DURING_BACKOFF
@@ -177,6 +181,18 @@ def challenge_answered(state: KeyState, token: CachedToken) -> None:
     """A claims challenge's token replaces the entry (the old one may be revoked), without touching
     the bookkeeping of a refresh that may be in flight."""
     state.token = token
+
+
+def usable_stored(
+    policy: RefreshPolicy, state: KeyState, stored: Optional[CachedToken], now: float
+) -> Optional[CachedToken]:
+    """A token read from the token cache, when it saves an exchange: newer than the one in memory
+    and still fresh (someone sharing the cache refreshed it). It becomes the key's token."""
+    if stored is None or not policy.fresh(stored, now):
+        return None
+    if state.token is not None and stored.expires_on <= state.token.expires_on:
+        return None
+    return stored
 
 
 def token_from_result(

@@ -98,7 +98,7 @@ def run_assertion(argv: List[str]) -> int:
         print(f"error: {settings.unavailable_message}", file=sys.stderr)
         return 1
     try:
-        from ._core import assertion_errors, checked_assertion
+        from ._inputs import assertion_errors, checked_assertion
 
         with assertion_errors():
             assertion = checked_assertion(settings.source())

@@ -565,7 +565,7 @@ def test_no_assertion_or_token_in_any_log_line_even_with_logging_enable(
     assert token not in repr(credential) and source.issued[0] not in repr(credential)
 
 
-def test_close_ends_background_threads(
+def test_close_ends_background_threads_and_a_later_call_reopens(
     sandbox: Sandbox, make_credential: Callable[..., FederatedTokenCredential]
 ) -> None:
     sandbox.refresh_in = 1
@@ -575,5 +575,5 @@ def test_close_ends_background_threads(
     credential.get_token(STORAGE)  # starts a background refresh
     credential.close()
     assert not [t for t in threading.enumerate() if t.name.startswith("azure-wif-refresh")]
-    with pytest.raises(RuntimeError, match="closed"):
-        credential.get_token(STORAGE)
+    token = credential.get_token("https://vault.azure.net/.default")  # reopens, as azure-identity's would
+    assert sandbox.verify_access_token(token.token)["aud"] == "https://vault.azure.net"

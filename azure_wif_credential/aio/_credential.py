@@ -1,64 +1,39 @@
-"""aio.FederatedTokenCredential: the asyncio shell over the shared token policy.
-
-One task per key refreshes; callers ``await asyncio.shield(task)`` so a cancelled caller never cancels
-the refresh the others wait for. MSAL's blocking exchange and synchronous assertion sources run in the
-credential's worker threads: the event loop never blocks on our I/O.
+"""aio.FederatedTokenCredential: the asyncio shell. It performs the flow's effects (``_flow``) with
+tasks and awaits; blocking calls (MSAL, synchronous sources, a blocking token cache) run in the
+credential's worker threads, so the event loop never blocks on our I/O. Every decision is the flow's.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import contextvars
 import functools
 import inspect
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Optional, Set
 
 from azure.core.credentials import AccessToken, AccessTokenInfo, TokenRequestOptions
 
-from .._core import (
-    GET_TOKEN_DOC,
-    GET_TOKEN_INFO_DOC,
-    CredentialBase,
-    assertion_errors,
-    checked_assertion,
-    checked_claims,
-    refresh_timed_out,
-    request_options,
-    warn_ignored,
-)
-from .._policy import (
-    Action,
-    CachedToken,
-    CacheKey,
-    KeyState,
-    begin_refresh,
-    challenge_answered,
-)
+from .._credential_base import GET_TOKEN_DOC, GET_TOKEN_INFO_DOC, CredentialBase
+from .._flow import Blocking, CallSource, Effect, Flow, Run, Steps, Wait, WaitTimedOut
+from .._inputs import request_options, warn_ignored
+from .._msal_http import CALLER_LOOP
+from .._policy import CachedToken
+from .._slots import Pending
 from ..assertions._base import AnyAssertion
 
 
-class _Slot:
-    """One key's policy state and its one refresh task (bound to the loop that started it)."""
-
-    __slots__ = ("loop", "state", "task")
-
-    def __init__(self) -> None:
-        self.state = KeyState()
-        self.task: Optional[asyncio.Task[CachedToken]] = None
-        self.loop: Optional[asyncio.AbstractEventLoop] = None
-
-
-class FederatedTokenCredential(CredentialBase[AnyAssertion, _Slot]):
+class FederatedTokenCredential(CredentialBase[AnyAssertion]):
     """The asyncio twin of :class:`azure_wif_credential.FederatedTokenCredential`: same arguments
-    (``assertion`` may also be a coroutine function), same policy, awaitable ``get_token``,
+    (``assertion`` may also be a coroutine function; ``transport`` may be an azure-core
+    ``AsyncHttpTransport`` such as ``AioHttpTransport``), same policy, awaitable ``get_token``,
     ``get_token_info`` and ``close``; an async context manager."""
 
-    _slot_type = _Slot
-    _executor: Optional[ThreadPoolExecutor] = None  # created with the first exchange
+    _thread_name = "azure-wif-aio"
 
     @functools.cached_property
     def _tasks(self) -> Set[asyncio.Task[CachedToken]]:
-        """Background refresh tasks, cancelled by close()."""
+        """Refresh tasks not yet done (close() cancels those of its event loop)."""
         return set()
 
     @functools.cached_property
@@ -81,7 +56,7 @@ class FederatedTokenCredential(CredentialBase[AnyAssertion, _Slot]):
             token = self._slots.fresh(scopes, tenant_id, enable_cae)
             if token is not None:
                 return token.access_token
-        return (await self._get(scopes, claims, tenant_id, enable_cae)).access_token
+        return (await self._drive(self._call(scopes, claims, tenant_id, enable_cae))).access_token
 
     async def get_token_info(
         self, *scopes: str, options: Optional[TokenRequestOptions] = None
@@ -91,122 +66,110 @@ class FederatedTokenCredential(CredentialBase[AnyAssertion, _Slot]):
             token = self._slots.fresh(scopes, tenant_id, enable_cae)
             if token is not None:
                 return token.info
-        return (await self._get(scopes, claims, tenant_id, enable_cae)).info
+        return (await self._drive(self._call(scopes, claims, tenant_id, enable_cae))).info
 
     get_token.__doc__ = GET_TOKEN_DOC
     get_token_info.__doc__ = GET_TOKEN_INFO_DOC
 
-    async def _get(
-        self, scopes: tuple[str, ...], claims: Optional[str], tenant_id: Optional[str], cae: bool
-    ) -> CachedToken:
-        if self._closed:
-            raise self._closed_error()
-        claims = checked_claims(claims)
-        key, slot = self._slots.slot(scopes, tenant_id, cae)
-        policy = self._core.policy
-        if claims:
-            token = await self._exchange(key, claims)  # not the key's refresh: replaces the entry only
-            with self._lock:
-                challenge_answered(slot.state, token)
-            return token
+    # --- the flow's effects, performed with tasks ------------------------------------------------
+
+    async def _drive(self, flow: Flow) -> CachedToken:
+        steps = Steps(flow)
+        for effect in steps:
+            try:
+                steps.answer(await self._perform(effect))
+            except BaseException as error:
+                steps.fail(error)
+        return steps.result()
+
+    async def _perform(self, effect: Effect) -> Any:
         loop = asyncio.get_running_loop()
-        with self._lock:
-            now = policy.clock()
-            if (
-                slot.state.refreshing
-                and slot.loop is not loop
-                and (slot.loop is None or slot.loop.is_closed())
-            ):
-                slot.state.refreshing = False  # that loop is gone, and its task with it
-            action = policy.decide(slot.state, now)
-            if action is not Action.WAIT:
-                if action is Action.SERVE_AND_REFRESH:
-                    self._start_refresh(key, slot, loop, begin_refresh(slot.state, policy, now))
-                assert slot.state.token is not None
-                return slot.state.token
-            self._start_refresh(key, slot, loop, begin_refresh(slot.state, policy, now))
-            task = slot.task
-            wait = policy.wait_left(slot.state, now)
-        if task is None or slot.loop is not loop:
-            # The refresh runs on another live event loop (another thread): do our own exchange.
-            return await self._exchange(key, None)
-        try:
-            return await asyncio.wait_for(asyncio.shield(task), timeout=wait)
-        except asyncio.TimeoutError:
-            raise refresh_timed_out(key, policy) from None
-
-    def _start_refresh(
-        self, key: CacheKey, slot: _Slot, loop: asyncio.AbstractEventLoop, generation: Optional[int]
-    ) -> None:
-        if generation is None:  # another caller holds the lease
-            return
-        try:
-            task = loop.create_task(self._refresh(key, slot, generation))
-        except BaseException as error:
-            self._core.settle(key, slot.state, None, generation, None, error, counted=False)
-            raise
-        slot.task, slot.loop = task, loop
+        if isinstance(effect, CallSource) and self._async_source:
+            return await self._core.source()
+        if isinstance(effect, Blocking):
+            if not effect.blocks(self._core):
+                return effect.call(self._core)
+            value = await loop.run_in_executor(
+                self._worker(), _on_caller_loop(loop).run, effect.call, self._core
+            )
+            return (await value) if inspect.isawaitable(value) else value
+        if isinstance(effect, Wait):
+            return await _wait(effect.pending, effect.timeout)
+        # Start or Run: the refresh is a task of its own, so a cancelled caller does not cancel the
+        # refresh others wait for; a Run's caller then waits for it like any waiter (bounded).
+        task = loop.create_task(self._drive(effect.refresh))
+        effect.pending.alive = lambda: not loop.is_closed()
         self._tasks.add(task)
-        task.add_done_callback(self._refresh_done)
+        task.add_done_callback(self._task_done)
+        if isinstance(effect, Run):
+            try:
+                return await asyncio.wait_for(asyncio.shield(task), self._core.policy.refresh_timeout)
+            except asyncio.TimeoutError:
+                raise WaitTimedOut from None
+        return None
 
-    def _refresh_done(self, task: asyncio.Task[CachedToken]) -> None:
+    def _task_done(self, task: asyncio.Task[CachedToken]) -> None:
         self._tasks.discard(task)
         if not task.cancelled():
             task.exception()  # retrieved: waiters got it, or it was logged as a failed refresh
 
-    async def _refresh(self, key: CacheKey, slot: _Slot, generation: int) -> CachedToken:
-        """Lease ``generation`` of the key's one refresh: its outcome goes to every waiter; whatever
-        happens, the lease is settled (a cancellation starts no backoff)."""
-        token: Optional[CachedToken] = None
-        error: Optional[BaseException] = None
-        try:
-            token = await self._exchange(key, None)
-            return token
-        except BaseException as raised:
-            error = raised
-            raise
-        finally:
-            cancelled = isinstance(error, asyncio.CancelledError)
-            self._core.settle(key, slot.state, self._lock, generation, token, error, counted=not cancelled)
-
-    async def _exchange(self, key: CacheKey, claims: Optional[str]) -> CachedToken:
-        loop = asyncio.get_running_loop()
-        executor = self._worker()
-        with assertion_errors():
-            if self._async_source:
-                value = await self._core.source()
-            else:
-                value = await loop.run_in_executor(executor, self._core.source)
-                if inspect.isawaitable(value):
-                    value = await value
-            assertion = checked_assertion(value)
-        return await loop.run_in_executor(executor, self._core.exchange.exchange, key, assertion, claims)
-
-    def _worker(self) -> ThreadPoolExecutor:
-        with self._lock:
-            if self._executor is None:
-                self._executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="azure-wif-aio")
-            return self._executor
+    # --- lifetime -------------------------------------------------------------------------------
 
     async def close(self) -> None:
-        """Cancel background refreshes, wait for worker threads, close the HTTP session."""
-        if self._closed:
-            return
-        self._closed = True
-        self._slots.clear()
+        """Cancel this event loop's refresh tasks, wait for the worker threads, close the HTTP
+        transport (also a caller's, also when unused). The credential reopens if used again."""
         loop = asyncio.get_running_loop()
         mine = [t for t in self._tasks if t.get_loop() is loop]
         for task in mine:
             task.cancel()
         if mine:
             await asyncio.gather(*mine, return_exceptions=True)
-        executor, self._executor = self._executor, None
-        if executor is not None:
-            await loop.run_in_executor(None, lambda: executor.shutdown(wait=True, cancel_futures=True))
-        self._core.exchange.close()
+        executor = self._detach_worker()
+        if executor is not None:  # bounded: a hung synchronous source must not hang close()
+            stopping = loop.run_in_executor(
+                None, functools.partial(executor.shutdown, wait=True, cancel_futures=True)
+            )
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(stopping, self._core.policy.refresh_timeout)
+        await self._core.aclose()
 
     async def __aenter__(self) -> FederatedTokenCredential:
+        await self._core.aenter()
         return self
 
     async def __aexit__(self, *args: Any) -> None:
         await self.close()
+
+
+def _on_caller_loop(loop: asyncio.AbstractEventLoop) -> contextvars.Context:
+    """The context a worker thread runs in: the caller's, plus its loop (an AsyncHttpTransport's
+    requests run there; the loop is free, awaiting the worker)."""
+    reset = CALLER_LOOP.set(loop)
+    try:
+        return contextvars.copy_context()
+    finally:
+        CALLER_LOOP.reset(reset)
+
+
+async def _wait(pending: Pending, timeout: float) -> CachedToken:
+    """Wait for a refresh that may run on another thread or event loop; giving up (a timeout, a
+    cancellation) stops only this waiter."""
+    loop = asyncio.get_running_loop()
+    woken: asyncio.Future[None] = loop.create_future()
+
+    def wake(_: object) -> None:
+        with contextlib.suppress(RuntimeError):  # this waiter's loop is closed: nobody to wake
+            loop.call_soon_threadsafe(_set_done, woken)
+
+    pending.add_done_callback(wake)
+    try:
+        await asyncio.wait_for(woken, timeout)
+    except asyncio.TimeoutError:
+        raise WaitTimedOut from None
+    token: CachedToken = pending.result()
+    return token
+
+
+def _set_done(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)

@@ -1,0 +1,78 @@
+"""The token-cache seam: where the flow reads and writes tokens beyond its in-memory slots, and the
+lease that makes a refresh single-flight among everyone who shares the cache.
+
+The flow asks, on every refresh and never on a cache hit: take the key's lease, load the stored token
+(someone else may have refreshed it), and only when it is not usable exchange and store. The default,
+:class:`MemoryTokenCache`, is private to one credential (its slots' lock already makes refreshes
+single-flight, so its lease is free); a persistent, cross-process cache implements the same three
+methods and plugs in without touching either shell.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Dict, Optional, Protocol
+
+from ._policy import CachedToken, CacheKey
+
+
+class Lease(Protocol):
+    """The right to refresh one key. ``held`` is False when the wait for it timed out (the caller
+    proceeds without it rather than wedge); ``release`` never blocks and may be called once."""
+
+    held: bool
+
+    def release(self) -> None: ...
+
+
+class TokenCache(Protocol):
+    """Storage of tokens behind the flow. ``blocking`` says whether its calls do I/O (the asyncio
+    shell then runs them in a worker thread, never on the event loop)."""
+
+    blocking: bool
+
+    def get(self, key: CacheKey) -> Optional[CachedToken]:
+        """The stored token for ``key``, or None (also for anything unreadable: never raises for it)."""
+
+    def put(self, key: CacheKey, token: CachedToken) -> None:
+        """Store ``token`` for ``key``, replacing what was there."""
+
+    def lease(self, key: CacheKey, timeout: float) -> Lease:
+        """Wait at most ``timeout`` seconds for ``key``'s lease."""
+
+
+class FreeLease:
+    """A lease that costs nothing: for a cache no one else shares."""
+
+    held = True
+
+    def release(self) -> None:
+        return None
+
+
+FREE_LEASE = FreeLease()
+
+
+class MemoryTokenCache:
+    """The default: tokens in this process, for this credential only."""
+
+    blocking = False
+
+    def __init__(self) -> None:
+        self._tokens: Dict[CacheKey, CachedToken] = {}
+        self._lock = threading.Lock()
+
+    def get(self, key: CacheKey) -> Optional[CachedToken]:
+        with self._lock:
+            return self._tokens.get(key)
+
+    def put(self, key: CacheKey, token: CachedToken) -> None:
+        with self._lock:
+            self._tokens[key] = token
+
+    def lease(self, key: CacheKey, timeout: float) -> Lease:
+        return FREE_LEASE
+
+    def clear(self) -> None:
+        with self._lock:
+            self._tokens.clear()

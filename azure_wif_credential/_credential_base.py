@@ -1,0 +1,310 @@
+"""The base of both credential shells: construction, ``from_environment``, ``repr``, the lease
+settlement and failure log, and the lifecycle of the HTTP transport (``with``, ``close``, reopen).
+The per-call protocol is ``_flow``'s; each shell adds only the I/O (threads or tasks)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Dict, Generic, Iterable, Optional, Tuple, Type, TypeVar
+
+from ._cache import MemoryTokenCache, TokenCache
+from ._config import CredentialConfig, check_options
+from ._environment import read_environment
+from ._errors import credential_unavailable
+from ._exchange import MsalExchange
+from ._flow import Flow, Flows
+from ._inputs import check_scope
+from ._pipeline import check_transport, is_async_transport
+from ._policy import CachedToken, CacheKey, KeyState, finish_refresh
+from ._redact import error_text, get_logger, safe_text
+from ._slots import SlotTable
+
+_LOGGER = get_logger("azure_wif_credential")
+
+
+class CredentialCore:
+    """One credential's configuration, assertion source, MSAL exchange, token cache and transport."""
+
+    def __init__(
+        self,
+        tenant_id: str,
+        client_id: str,
+        *,
+        assertion: Any,
+        token_file: Optional[str | os.PathLike[str]],
+        authority: Optional[str],
+        additionally_allowed_tenants: Optional[Iterable[str]],
+        disable_instance_discovery: bool,
+        options: Dict[str, Any],
+        owner: str,
+    ) -> None:
+        check_options(options, owner)  # a misspelled tokenfile= is named as such, not as a missing source
+        if (assertion is None) == (token_file is None):
+            raise ValueError(
+                f"{owner} needs exactly one of assertion= (a callable returning the assertion) or "
+                "token_file= (a path to a file holding it)."
+            )
+        if assertion is not None and not callable(assertion):
+            raise TypeError(
+                f"assertion must be callable (returning the assertion string), got {type(assertion)!r}"
+            )
+        self.config = CredentialConfig.build(
+            tenant_id,
+            client_id,
+            authority=authority,
+            additionally_allowed_tenants=additionally_allowed_tenants,
+            disable_instance_discovery=disable_instance_discovery,
+            options=options,
+            owner=owner,
+        )
+        if assertion is None:
+            from .assertions._file import FileAssertion
+
+            assert token_file is not None
+            assertion = FileAssertion(token_file)
+        self.source = assertion
+        self.transport = self.config.pipeline_options.get("transport")
+        check_transport(self.transport, owner)
+        self.exchange = MsalExchange(self.config)
+        self.policy = self.config.refresh_policy
+        self.cache: TokenCache = MemoryTokenCache()
+
+    # The caller's transport is theirs to configure and ours to enter and close, as in azure-identity;
+    # our own transport is created with the first token request (no network at construction).
+
+    def enter(self) -> None:
+        if self.transport is not None and not is_async_transport(self.transport):
+            self.transport.__enter__()
+
+    async def aenter(self) -> None:
+        if self.transport is not None:
+            if is_async_transport(self.transport):
+                await self.transport.__aenter__()
+            else:
+                self.transport.__enter__()
+
+    def close(self) -> None:
+        """Drop the MSAL clients and close the transport; the next call starts afresh (reopen)."""
+        self.exchange.close()
+        if self.transport is not None and not is_async_transport(self.transport):
+            self.transport.__exit__(None, None, None)
+
+    async def aclose(self) -> None:
+        self.exchange.close()
+        if self.transport is not None:
+            if is_async_transport(self.transport):
+                await self.transport.__aexit__(None, None, None)
+            else:
+                self.transport.__exit__(None, None, None)
+
+    def __repr__(self) -> str:
+        return (
+            f"tenant_id={self.config.tenant_id!r}, client_id={self.config.client_id!r}, "
+            f"authority={self.config.authority!r}, assertion={safe_text(repr_of(self.source))}"
+        )
+
+    def key(self, scopes: Tuple[str, ...], tenant_id: Optional[str], enable_cae: bool) -> CacheKey:
+        if not scopes:
+            raise ValueError(
+                "get_token requires at least one scope, e.g. 'https://management.azure.com/.default'"
+            )
+        for scope in scopes:
+            check_scope(scope)
+        return CacheKey(tuple(scopes), self.config.resolve_tenant(tenant_id), bool(enable_cae))
+
+    def settle(
+        self,
+        key: CacheKey,
+        state: KeyState,
+        lock: Optional[Any],
+        generation: int,
+        token: Optional[CachedToken],
+        error: Optional[BaseException],
+        *,
+        counted: bool = True,
+    ) -> None:
+        """End lease ``generation`` of ``key`` (its token, or its error). The key is free afterwards
+        whatever happens in here: this is where "every refresh that begins ends" holds. ``lock`` is the
+        key's lock, or None when the caller already holds it."""
+        try:
+            with lock if lock is not None else contextlib.nullcontext():
+                now = self.policy.clock()
+                delay = finish_refresh(state, generation, self.policy, now, token, counted=counted)
+            if error is not None and counted:
+                self.log_failure(key, state, error, delay, now)
+        finally:
+            if state.generation == generation:
+                state.refreshing = False
+
+    def log_failure(
+        self, key: CacheKey, state: KeyState, error: BaseException, delay: float, now: float
+    ) -> None:
+        token = state.token
+        if token is not None and token.expires_on > now:
+            _LOGGER.warning(
+                "Token refresh for scopes %s in tenant %s failed; keeping the cached token (expires in %ds), "
+                "next attempt in %.0fs: %s",
+                list(key.scopes),
+                key.tenant_id,
+                token.expires_on - now,
+                delay,
+                error_text(error),
+            )
+        else:
+            _LOGGER.debug(
+                "Token request for scopes %s in tenant %s failed: %s",
+                list(key.scopes),
+                key.tenant_id,
+                error_text(error),
+            )
+
+
+def repr_of(value: object) -> str:
+    """``repr(value)``, or its type's name when its ``__repr__`` fails (a user's callable)."""
+    try:
+        return repr(value)
+    except Exception:
+        return f"<{type(value).__name__}>"
+
+
+class _Unavailable:
+    """The assertion source of a credential whose environment is incomplete: every call raises
+    CredentialUnavailableError saying what is missing (so chains move on)."""
+
+    def __init__(self, message: str) -> None:
+        self.message = message
+
+    def __call__(self) -> str:
+        raise credential_unavailable(self.message)
+
+    def __repr__(self) -> str:
+        return "unavailable"
+
+
+GET_TOKEN_DOC = """Request an access token for ``scopes`` (azure-core's ``TokenCredential``).
+
+:param str scopes: one or more scopes, e.g. ``"https://management.azure.com/.default"``.
+:keyword str claims: a claims challenge (the decoded JSON of a CAE ``WWW-Authenticate`` challenge); it
+    always reaches Entra, and its token replaces the cached one.
+:keyword str tenant_id: another tenant for this request; it must be in ``additionally_allowed_tenants``.
+:keyword bool enable_cae: request a CAE-capable token (cached apart from non-CAE tokens).
+:return: the cached token while it is fresh, else a new one (see the refresh policy).
+:rtype: ~azure.core.credentials.AccessToken
+:raises ~azure.identity.CredentialUnavailableError: the environment provides no assertion (a chain
+    moves on).
+:raises ~azure_wif_credential.TokenExchangeError: Entra refused the exchange, answered something that is
+    not a token, or could not be reached (see ``error_codes``, ``hint``, ``retryable``).
+:raises ~azure.core.exceptions.ClientAuthenticationError: the assertion source failed.
+:raises ValueError: no scope, or a malformed scope, tenant or claims (TypeError for the wrong type).
+"""
+
+GET_TOKEN_INFO_DOC = """Request an access token for ``scopes`` (azure-core's ``SupportsTokenInfo``).
+
+:param str scopes: one or more scopes, e.g. ``"https://graph.microsoft.com/.default"``.
+:keyword options: ``TokenRequestOptions``: ``claims``, ``tenant_id`` and ``enable_cae`` as for
+    :meth:`get_token`.
+:return: the token with ``expires_on``, ``refresh_on`` (when this credential will refresh it) and
+    ``token_type``.
+:rtype: ~azure.core.credentials.AccessTokenInfo
+:raises: as :meth:`get_token`.
+"""
+
+A = TypeVar("A")  # what the credential accepts as ``assertion``
+B = TypeVar("B", bound="CredentialBase[Any]")
+
+
+class CredentialBase(Generic[A]):
+    """Construction, ``from_environment``, ``repr`` and the lifecycle of both credentials; each
+    subclass performs the flow's effects with its own I/O (threads or tasks)."""
+
+    _executor: Optional[ThreadPoolExecutor] = None  # created when first needed
+    _thread_name = "azure-wif"
+
+    def __init__(
+        self,
+        tenant_id: str,
+        client_id: str,
+        *args: Any,
+        assertion: Optional[A] = None,
+        token_file: Optional[str | os.PathLike[str]] = None,
+        authority: Optional[str] = None,
+        additionally_allowed_tenants: Optional[Iterable[str]] = None,
+        disable_instance_discovery: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        if args:
+            raise TypeError(
+                f"{type(self).__name__}() takes the assertion source as a keyword argument: "
+                "assertion=<callable returning the JWT> (or token_file=<path>), not positionally "
+                f"({len(args)} extra positional argument{'s' if len(args) > 1 else ''} given)."
+            )
+        self._core = CredentialCore(
+            tenant_id,
+            client_id,
+            assertion=assertion,
+            token_file=token_file,
+            authority=authority,
+            additionally_allowed_tenants=additionally_allowed_tenants,
+            disable_instance_discovery=disable_instance_discovery,
+            options=kwargs,
+            owner=("aio." if ".aio." in type(self).__module__ else "") + type(self).__name__,
+        )
+        self._slots = SlotTable(self._core.key, self._core.policy)
+        self._flows = Flows(self._core)
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_environment(cls: Type[B], **kwargs: Any) -> B:
+        """A credential from AZURE_TENANT_ID, AZURE_CLIENT_ID, AZURE_AUTHORITY_HOST,
+        AZURE_ADDITIONALLY_ALLOWED_TENANTS (';'-separated) and the first assertion source the
+        environment provides (AZURE_FEDERATED_TOKEN_FILE, GitHub Actions, Azure Pipelines). Never raises for missing variables: ``get_token`` then raises
+        CredentialUnavailableError naming them, so ``ChainedTokenCredential`` moves on."""
+        settings = read_environment(**kwargs)
+        arguments: Dict[str, Any] = {**kwargs, "authority": settings.authority}
+        message = settings.unavailable_message
+        if message is None:
+            assert settings.tenant_id and settings.client_id
+            tenant_id, client_id = settings.tenant_id, settings.client_id
+            arguments["assertion"] = settings.source
+            if (
+                settings.additionally_allowed_tenants
+                and arguments.get("additionally_allowed_tenants") is None
+            ):
+                arguments["additionally_allowed_tenants"] = settings.additionally_allowed_tenants
+            _LOGGER.debug(
+                "from_environment: tenant %s, client %s, assertion from %s",
+                tenant_id,
+                client_id,
+                settings.source_description,
+            )
+        else:
+            tenant_id, client_id, arguments["assertion"] = "unavailable", "unavailable", _Unavailable(message)
+            arguments["additionally_allowed_tenants"] = ["*"]
+        return cls(tenant_id, client_id, **arguments)
+
+    def __repr__(self) -> str:
+        flavour = "aio." if ".aio." in type(self).__module__ else ""
+        return f"{flavour}{type(self).__name__}({self._core!r})"
+
+    def _call(
+        self, scopes: Tuple[str, ...], claims: Optional[str], tenant_id: Optional[str], enable_cae: bool
+    ) -> Flow:
+        """The flow of one call that the cache-hit path did not answer."""
+        return self._flows.get_token(self._slots.slot(scopes, tenant_id, enable_cae), claims)
+
+    def _worker(self) -> ThreadPoolExecutor:
+        """The credential's worker threads (background refreshes; blocking calls of the aio shell)."""
+        with self._lock:
+            if self._executor is None:
+                self._executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix=self._thread_name)
+            return self._executor
+
+    def _detach_worker(self) -> Optional[ThreadPoolExecutor]:
+        """close(): the worker threads to shut down (a later call starts new ones: a closed credential
+        reopens, as azure-identity's do)."""
+        with self._lock:
+            executor, self._executor = self._executor, None
+        return executor
