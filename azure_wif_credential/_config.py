@@ -47,7 +47,7 @@ PIPELINE_OPTIONS = frozenset(
         "policies",
     }
 )
-_OTHER_OPTIONS = frozenset({"refresh_policy"})
+_OTHER_OPTIONS = frozenset({"refresh_policy", "cache_persistence_options"})
 CONSTRUCTOR_KEYWORDS = frozenset(
     {"assertion", "token_file", "authority", "additionally_allowed_tenants", "disable_instance_discovery"}
 )
@@ -164,6 +164,7 @@ class CredentialConfig:
     instance_discovery: bool
     pipeline_options: Dict[str, Any] = field(default_factory=dict, compare=False)
     refresh_policy: RefreshPolicy = field(default_factory=RefreshPolicy)
+    cache_persistence_options: Any = field(default=None, compare=False)
 
     @classmethod
     def build(
@@ -194,6 +195,7 @@ class CredentialConfig:
         refresh_policy = options.pop("refresh_policy", None) or RefreshPolicy()
         if not isinstance(refresh_policy, RefreshPolicy):
             raise TypeError(f"refresh_policy must be a RefreshPolicy, not {type(refresh_policy).__name__}")
+        persistence = options.pop("cache_persistence_options", None)
         check_option_types(options)
         allowed = allowed_tenants(additionally_allowed_tenants)
         normalized = normalize_authority(authority)
@@ -205,6 +207,7 @@ class CredentialConfig:
             instance_discovery=not (disable_instance_discovery or is_loopback(normalized)),
             pipeline_options=options,
             refresh_policy=refresh_policy,
+            cache_persistence_options=persistence,
         )
 
     def resolve_tenant(self, requested: Optional[str]) -> str:

@@ -12,7 +12,7 @@ from typing import Any, Optional, Set
 from azure.core.credentials import AccessToken, AccessTokenInfo, TokenRequestOptions
 
 from ._credential_base import GET_TOKEN_DOC, GET_TOKEN_INFO_DOC, CredentialBase
-from ._flow import Blocking, Effect, Flow, Run, Start, Steps, Wait, WaitTimedOut
+from ._flow import Blocking, Effect, Flow, Run, Start, Wait, WaitTimedOut, drive
 from ._inputs import request_options, warn_ignored
 from ._policy import CachedToken
 from .assertions._base import SyncAssertion
@@ -82,10 +82,7 @@ class FederatedTokenCredential(CredentialBase[SyncAssertion]):
     # --- the flow's effects, performed with threads ----------------------------------------------
 
     def _drive(self, flow: Flow) -> CachedToken:
-        steps = Steps(flow)
-        for effect in steps:
-            steps.outcome(self._perform, effect)
-        return steps.result()
+        return drive(flow, self._perform)
 
     def _perform(self, effect: Effect) -> Any:
         if isinstance(effect, Blocking):

@@ -4,7 +4,6 @@ The per-call protocol is ``_flow``'s; each shell adds only the I/O (threads or t
 
 from __future__ import annotations
 
-import contextlib
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -14,12 +13,12 @@ from ._cache import MemoryTokenCache, TokenCache
 from ._config import CredentialConfig, check_options
 from ._environment import read_environment
 from ._errors import credential_unavailable
-from ._exchange import MsalExchange
 from ._flow import Flow, Flows
 from ._inputs import check_scope
+from ._msal import MsalExchange
 from ._pipeline import check_transport, is_async_transport
-from ._policy import CachedToken, CacheKey, KeyState, finish_refresh
-from ._redact import error_text, get_logger, safe_text
+from ._policy import CacheKey
+from ._redact import get_logger, safe_text
 from ._slots import SlotTable
 
 _LOGGER = get_logger("azure_wif_credential")
@@ -68,9 +67,18 @@ class CredentialCore:
         self.source = assertion
         self.transport = self.config.pipeline_options.get("transport")
         check_transport(self.transport, owner)
-        self.exchange = MsalExchange(self.config)
         self.policy = self.config.refresh_policy
         self.cache: TokenCache = MemoryTokenCache()
+        documents = None
+        if self.config.cache_persistence_options is not None:
+            from ._persistent_cache import PersistentTokenCache
+
+            self.cache = documents = PersistentTokenCache(
+                self.config.cache_persistence_options,
+                authority=self.config.authority,
+                client_id=self.config.client_id,
+            )
+        self.exchange = MsalExchange(self.config, documents=documents)
 
     # The caller's transport is theirs to configure and ours to enter and close, as in azure-identity;
     # our own transport is created with the first token request (no network at construction).
@@ -114,52 +122,6 @@ class CredentialCore:
         for scope in scopes:
             check_scope(scope)
         return CacheKey(tuple(scopes), self.config.resolve_tenant(tenant_id), bool(enable_cae))
-
-    def settle(
-        self,
-        key: CacheKey,
-        state: KeyState,
-        lock: Optional[Any],
-        generation: int,
-        token: Optional[CachedToken],
-        error: Optional[BaseException],
-        *,
-        counted: bool = True,
-    ) -> None:
-        """End lease ``generation`` of ``key`` (its token, or its error). The key is free afterwards
-        whatever happens in here: this is where "every refresh that begins ends" holds. ``lock`` is the
-        key's lock, or None when the caller already holds it."""
-        try:
-            with lock if lock is not None else contextlib.nullcontext():
-                now = self.policy.clock()
-                delay = finish_refresh(state, generation, self.policy, now, token, counted=counted)
-            if error is not None and counted:
-                self.log_failure(key, state, error, delay, now)
-        finally:
-            if state.generation == generation:
-                state.refreshing = False
-
-    def log_failure(
-        self, key: CacheKey, state: KeyState, error: BaseException, delay: float, now: float
-    ) -> None:
-        token = state.token
-        if token is not None and token.expires_on > now:
-            _LOGGER.warning(
-                "Token refresh for scopes %s in tenant %s failed; keeping the cached token (expires in %ds), "
-                "next attempt in %.0fs: %s",
-                list(key.scopes),
-                key.tenant_id,
-                token.expires_on - now,
-                delay,
-                error_text(error),
-            )
-        else:
-            _LOGGER.debug(
-                "Token request for scopes %s in tenant %s failed: %s",
-                list(key.scopes),
-                key.tenant_id,
-                error_text(error),
-            )
 
 
 def repr_of(value: object) -> str:

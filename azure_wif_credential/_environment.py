@@ -11,10 +11,10 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, List, Mapping, Optional
 
 from ._config import PIPELINE_OPTIONS
+from ._pipeline import is_async_transport
 
 TENANT_ID = "AZURE_TENANT_ID"
 CLIENT_ID = "AZURE_CLIENT_ID"
-TOKEN_FILE = "AZURE_FEDERATED_TOKEN_FILE"
 AUTHORITY_HOST = "AZURE_AUTHORITY_HOST"
 ALLOWED_TENANTS = "AZURE_ADDITIONALLY_ALLOWED_TENANTS"  # ';'-separated, as azure-identity reads it
 
@@ -57,7 +57,11 @@ def read_environment(
     ]
     source: Optional[Callable[[], Any]] = None
     description = ""
+    # The sources' token requests share the credential's pipeline options (one connection_verify= serves
+    # both), except an async transport: the CI sources are synchronous, so they build their own.
     network_options = {k: v for k, v in options.items() if k in PIPELINE_OPTIONS}
+    if is_async_transport(network_options.get("transport")):
+        del network_options["transport"]
     found = assertion_from_environment(env, authority, **network_options)
     if found is None:
         missing.append(f"no assertion source found (looked for {DETECTION_ORDER})")

@@ -13,6 +13,7 @@ result in ``finally``, whether it returns, raises, is interrupted, or is closed 
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 from typing import Any, Callable, Generator, Iterator, Optional, Union
 
@@ -23,11 +24,14 @@ from ._policy import (
     Action,
     CachedToken,
     CacheKey,
+    KeyState,
+    RefreshPolicy,
     begin_refresh,
     challenge_answered,
+    finish_refresh,
     usable_stored,
 )
-from ._redact import get_logger
+from ._redact import error_text, get_logger
 from ._slots import Pending, Slot
 
 _LOGGER = get_logger("azure_wif_credential")
@@ -125,6 +129,19 @@ class Acquire(_CacheCall):
         return lease
 
 
+class Release(_CacheCall):
+    """Give back a lease taken with :class:`Acquire`; send back None."""
+
+    __slots__ = ("lease",)
+
+    def __init__(self, key: CacheKey, lease: Lease) -> None:
+        super().__init__(key)
+        self.lease = lease
+
+    def call(self, core: Any) -> None:
+        self.lease.release()
+
+
 class Start:
     """Run the refresh flow ``refresh`` in the background (a worker thread, a task); send back None.
     If it cannot be started, throw the error in: the flow settles the lease."""
@@ -209,12 +226,10 @@ class Steps:
 
 
 class Flows:
-    """The flows of one credential: its policy, token cache and failure log."""
+    """The flows of one credential (``core``: anything with the credential's ``policy``)."""
 
     def __init__(self, core: Any) -> None:
-        self._core = core
-        self.policy = core.policy
-        self.cache = core.cache
+        self.policy: RefreshPolicy = core.policy
 
     def get_token(self, slot: Slot, claims: Optional[str]) -> Flow:
         """One ``get_token`` call for ``slot``'s key (after the shell's cache-hit path missed)."""
@@ -233,7 +248,7 @@ class Flows:
             pending = slot.pending
             if state.refreshing and pending is not None and not pending.alive():
                 # Its runner is gone (a closed event loop): end that lease now rather than at its timeout.
-                self._core.settle(slot.key, state, None, state.generation, None, None, counted=False)
+                settle(self.policy, slot.key, state, None, state.generation, None, None, counted=False)
                 pending.resolve(None, None)
             action = policy.decide(state, now)
             generation = None
@@ -290,20 +305,30 @@ class Flows:
                 del error
 
     def _through_cache(self, slot: Slot) -> Generator[Effect, Any, CachedToken]:
-        """The token cache's fresh token for the key if it has one (another process refreshed it), else
-        a new one from Entra, stored. The cache's lease makes that one request across its sharers."""
+        """The token cache's fresh token for the key if it has one (someone sharing the cache refreshed
+        it), else a new one from Entra, stored. The cache's lease makes that one request among all who
+        share it; it is released as an effect (a file lock: not on an event loop), or at once when the
+        flow is interrupted."""
         lease: Lease = yield Acquire(slot.key, self.policy.refresh_timeout)
+        failure: Optional[Exception] = None
+        token: Optional[CachedToken] = None
         try:
             stored = yield Load(slot.key)
             with slot.lock:
-                usable = usable_stored(self.policy, slot.state, stored, self.policy.clock())
-            if usable is not None:
-                return usable
-            token = yield from self._exchange(slot.key, None)
-            yield Store(slot.key, token)
-            return token
-        finally:
+                token = usable_stored(self.policy, slot.state, stored, self.policy.clock())
+            if token is None:
+                token = yield from self._exchange(slot.key, None)
+                yield Store(slot.key, token)
+        except Exception as error:
+            failure = error
+        except BaseException:  # an interrupt or a cancellation: release here and now
             lease.release()
+            raise
+        yield Release(slot.key, lease)
+        if failure is not None:
+            raise failure
+        assert token is not None
+        return token
 
     def _exchange(self, key: CacheKey, claims: Optional[str]) -> Generator[Effect, Any, CachedToken]:
         with assertion_errors():
@@ -328,7 +353,7 @@ class Flows:
         *,
         counted: bool,
     ) -> None:
-        self._core.settle(slot.key, slot.state, slot.lock, generation, token, error, counted=counted)
+        settle(self.policy, slot.key, slot.state, slot.lock, generation, token, error, counted=counted)
 
 
 def refresh_timed_out(key: CacheKey, policy: Any) -> TokenExchangeError:
@@ -339,3 +364,57 @@ def refresh_timed_out(key: CacheKey, policy: Any) -> TokenExchangeError:
         "call starts a new one.",
         retryable=True,
     )
+
+
+def settle(
+    policy: RefreshPolicy,
+    key: CacheKey,
+    state: KeyState,
+    lock: Optional[Any],
+    generation: int,
+    token: Optional[CachedToken],
+    error: Optional[BaseException],
+    *,
+    counted: bool = True,
+) -> None:
+    """End lease ``generation`` of ``key`` (its token, or its error). The key is free afterwards
+    whatever happens in here: this is where "every refresh that begins ends" holds. ``lock`` is the
+    key's lock, or None when the caller already holds it."""
+    try:
+        with lock if lock is not None else contextlib.nullcontext():
+            now = policy.clock()
+            delay = finish_refresh(state, generation, policy, now, token, counted=counted)
+        if error is not None and counted:
+            log_failure(key, state, error, delay, now)
+    finally:
+        if state.generation == generation:
+            state.refreshing = False
+
+
+def log_failure(key: CacheKey, state: KeyState, error: BaseException, delay: float, now: float) -> None:
+    token = state.token
+    if token is not None and token.expires_on > now:
+        _LOGGER.warning(
+            "Token refresh for scopes %s in tenant %s failed; keeping the cached token (expires in %ds), "
+            "next attempt in %.0fs: %s",
+            list(key.scopes),
+            key.tenant_id,
+            token.expires_on - now,
+            delay,
+            error_text(error),
+        )
+    else:
+        _LOGGER.debug(
+            "Token request for scopes %s in tenant %s failed: %s",
+            list(key.scopes),
+            key.tenant_id,
+            error_text(error),
+        )
+
+
+def drive(flow: Flow, perform: Callable[[Effect], Any]) -> CachedToken:
+    """Run ``flow`` to its end on this thread, performing each effect with ``perform``."""
+    steps = Steps(flow)
+    for effect in steps:
+        steps.outcome(perform, effect)
+    return steps.result()

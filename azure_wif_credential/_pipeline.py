@@ -94,6 +94,8 @@ def check_option_types(options: Mapping[str, Any]) -> None:
 
 def is_async_transport(transport: Any) -> bool:
     """An azure-core AsyncHttpTransport (``AioHttpTransport``...), or anything whose ``send`` is async."""
+    if transport is None:
+        return False
     from azure.core.pipeline.transport import AsyncHttpTransport
 
     return isinstance(transport, AsyncHttpTransport) or inspect.iscoroutinefunction(

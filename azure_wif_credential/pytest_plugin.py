@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from . import FederatedTokenCredential
     from .aio import FederatedTokenCredential as AioFederatedTokenCredential
     from .sandbox import Sandbox
-    from .sandbox._azurite import Azurite
+    from .testing import Azurite
 
 #: The subject of the app the credential fixtures use (and of the assertions they present).
 FIXTURE_SUBJECT = "system:serviceaccount:tests:app"
@@ -82,7 +82,7 @@ def aio_federated_credential(entra_sandbox: Sandbox) -> Iterator[AioFederatedTok
 @pytest.fixture(scope="session")
 def azurite() -> Iterator[Azurite]:
     """A running Azurite blob service (HTTPS, OAuth on) that accepts the sandbox's tokens."""
-    from .sandbox._azurite import AZURITE_VARIABLE, Azurite, find_azurite
+    from .testing import AZURITE_VARIABLE, Azurite, find_azurite
 
     found = find_azurite()
     if found is None:

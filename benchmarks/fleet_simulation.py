@@ -16,6 +16,7 @@ The PNG needs matplotlib (``pip install -e ".[bench]"``).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import heapq
 import json
 import logging
@@ -28,13 +29,11 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from azure_wif_credential._cache import MemoryTokenCache
 from azure_wif_credential._errors import TokenExchangeError
-from azure_wif_credential._flow import Blocking, CallSource, Exchange, Flows, Run, Start, Steps
+from azure_wif_credential._flow import Blocking, CallSource, Exchange, Flows, Run, Start, drive
 from azure_wif_credential._policy import (
     CachedToken,
     CacheKey,
-    KeyState,
     RefreshPolicy,
-    finish_refresh,
     token_from_result,
 )
 from azure_wif_credential._slots import SlotTable
@@ -83,7 +82,7 @@ def policy_of(entra: Entra) -> RefreshPolicy:
 
 
 class SimulatedCore:
-    """What a flow needs of a credential: policy, cache, source, exchange, settle (no logging)."""
+    """What a flow needs of a credential: its policy and token cache (the shell below does the rest)."""
 
     def __init__(self, policy: RefreshPolicy, entra: Entra) -> None:
         self.policy = policy
@@ -100,19 +99,6 @@ class SimulatedCore:
     def key(self, scopes: Tuple[str, ...], tenant_id: Optional[str], enable_cae: bool) -> CacheKey:
         return CacheKey(scopes, "tenant", enable_cae)
 
-    def settle(
-        self,
-        key: CacheKey,
-        state: KeyState,
-        lock: Any,
-        generation: int,
-        token: Optional[CachedToken],
-        error: Optional[BaseException],
-        *,
-        counted: bool = True,
-    ) -> None:
-        finish_refresh(state, generation, self.policy, self.policy.clock(), token, counted=counted)
-
 
 class SimulatedCredential:
     """A credential whose shell performs every effect at once on the virtual clock."""
@@ -127,15 +113,9 @@ class SimulatedCredential:
         if self.slots.fresh(SCOPE, None, False) is not None:
             return
         try:
-            self._drive(self.flows.get_token(self.slots.slot(SCOPE, None, False), None))
+            drive(self.flows.get_token(self.slots.slot(SCOPE, None, False), None), self._perform)
         except TokenExchangeError:
             self.errors += 1
-
-    def _drive(self, flow: Any) -> CachedToken:
-        steps = Steps(flow)
-        for effect in steps:
-            steps.outcome(self._perform, effect)
-        return steps.result()
 
     def _perform(self, effect: Any) -> Any:
         if isinstance(effect, Exchange):
@@ -144,11 +124,12 @@ class SimulatedCredential:
             return ASSERTION
         if isinstance(effect, Blocking):
             return effect.call(self.core)
-        if isinstance(effect, (Start, Run)):  # a refresh takes no simulated time
-            steps = Steps(effect.refresh)
-            for inner in steps:
-                steps.outcome(self._perform, inner)
-            return steps.value
+        if isinstance(effect, Run):  # a refresh takes no simulated time
+            return drive(effect.refresh, self._perform)
+        if isinstance(effect, Start):
+            with contextlib.suppress(TokenExchangeError):  # a failed background refresh: counted
+                drive(effect.refresh, self._perform)
+            return None
         raise AssertionError(f"a single-threaded fleet never waits: {effect!r}")
 
 

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-import jwt
 import pytest
 from azure.core.exceptions import ClientAuthenticationError
 from azure.identity import CredentialUnavailableError
+from helpers import claims_of
 
 from azure_wif_credential.assertions import GitHubActionsAssertion
 from azure_wif_credential.sandbox import Sandbox
@@ -58,11 +56,6 @@ def test_misspelled_pipeline_option_is_an_error() -> None:
 
 
 # --- against the sandbox's GitHub-Actions-like token service ------------------------------------
-
-
-def claims_of(token: str) -> dict[str, Any]:
-    claims: dict[str, Any] = jwt.decode(token, options={"verify_signature": False})
-    return claims
 
 
 @pytest.fixture

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-import jwt
 import pytest
 from azure.core.exceptions import ClientAuthenticationError
 from azure.identity import CredentialUnavailableError
+from helpers import claims_of
 
 from azure_wif_credential.assertions import AzurePipelinesAssertion
 from azure_wif_credential.sandbox import Sandbox
@@ -66,11 +64,6 @@ def test_repr_shows_the_connection_and_never_the_access_token() -> None:
 
 
 # --- against the sandbox's Azure-Pipelines-like OIDC endpoint -----------------------------------
-
-
-def claims_of(token: str) -> dict[str, Any]:
-    claims: dict[str, Any] = jwt.decode(token, options={"verify_signature": False})
-    return claims
 
 
 @pytest.fixture

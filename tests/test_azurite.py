@@ -19,9 +19,10 @@ from azure.core.credentials import AccessToken
 from azure.core.exceptions import ClientAuthenticationError
 from azure.storage.blob import BlobServiceClient
 from cryptography.hazmat.primitives.asymmetric import ec
+from helpers import claims_of
 
 from azure_wif_credential.sandbox import Sandbox
-from azure_wif_credential.sandbox._azurite import Azurite
+from azure_wif_credential.testing import Azurite
 
 pytestmark = pytest.mark.azurite
 
@@ -34,7 +35,7 @@ class StaticTokenCredential:
 
     def __init__(self, token: str) -> None:
         self._token = token
-        self._expires_on = int(_claims(token)["exp"])
+        self._expires_on = int(claims_of(token)["exp"])
 
     def get_token(
         self,
@@ -68,15 +69,10 @@ def storage_token(sandbox: Sandbox) -> str:
     return token
 
 
-def _claims(token: str) -> dict[str, Any]:
-    claims: dict[str, Any] = jwt.decode(token, options={"verify_signature": False})
-    return claims
-
-
-def _with_claims(token: str, **changes: Any) -> str:
+def _withclaims_of(token: str, **changes: Any) -> str:
     """The token's claims with ``changes``, signed by a throwaway key (Azurite does not check signatures)."""
     return jwt.encode(
-        {**_claims(token), **changes}, ec.generate_private_key(ec.SECP256R1()), algorithm="ES256"
+        {**claims_of(token), **changes}, ec.generate_private_key(ec.SECP256R1()), algorithm="ES256"
     )
 
 
@@ -115,18 +111,18 @@ def test_sandbox_token_lets_blob_client_create_container_upload_and_download(
 
 def test_expired_token_is_refused(azurite: Azurite, storage_token: str) -> None:
     now = int(time.time())
-    expired = _with_claims(storage_token, iat=now - 7200, nbf=now - 7200, exp=now - 300)
+    expired = _withclaims_of(storage_token, iat=now - 7200, nbf=now - 7200, exp=now - 300)
 
     _assert_refused(azurite, expired, "The token is expired")
 
 
 def test_token_for_another_audience_is_refused(azurite: Azurite, storage_token: str) -> None:
-    for_key_vault = _with_claims(storage_token, aud="https://vault.azure.net")
+    for_key_vault = _withclaims_of(storage_token, aud="https://vault.azure.net")
 
     _assert_refused(azurite, for_key_vault, "Invalid token audience")
 
 
 def test_token_from_another_issuer_is_refused(azurite: Azurite, storage_token: str) -> None:
-    foreign = _with_claims(storage_token, iss="https://issuer.example.com/not-entra/")
+    foreign = _withclaims_of(storage_token, iss="https://issuer.example.com/not-entra/")
 
     _assert_refused(azurite, foreign, "Invalid token issuer")

@@ -1,4 +1,4 @@
-"""The Azurite harness (azure_wif_credential/sandbox/_azurite.py) starts, fails and stops cleanly: nothing hangs or lingers."""
+"""The Azurite harness (azure_wif_credential/testing/_azurite.py) starts, fails and stops cleanly: nothing hangs or lingers."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from azure_wif_credential.sandbox._azurite import Azurite, AzuriteError, azurite_executable
+from azure_wif_credential.testing import Azurite, AzuriteError, azurite_executable
 
 posix_only = pytest.mark.skipif(os.name == "nt", reason="the fake Azurite is a script with a shebang line")
 
@@ -93,7 +93,7 @@ def test_requested_port_in_use_is_reported(azurite: Azurite) -> None:
 def test_azurite_is_found_from_the_repository_whatever_the_current_directory(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from azure_wif_credential.sandbox._azurite import find_azurite
+    from azure_wif_credential.testing import find_azurite
 
     here = find_azurite()
     if here is None:
@@ -110,7 +110,7 @@ def test_azurite_is_found_from_the_repository_whatever_the_current_directory(
 def test_the_environment_variable_names_the_azurite_to_use(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from azure_wif_credential.sandbox._azurite import find_azurite
+    from azure_wif_credential.testing import find_azurite
 
     if shutil.which("node") is None:
         pytest.skip("Node.js is not installed")

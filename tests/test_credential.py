@@ -7,35 +7,19 @@ import threading
 import time
 from typing import Any, Callable, Iterator, List
 
-import jwt
 import pytest
 from azure.core.credentials import AccessToken, AccessTokenInfo
 from azure.core.exceptions import ClientAuthenticationError
 from azure.identity import ChainedTokenCredential, CredentialUnavailableError
+from helpers import CountingAssertion, VirtualClock, claims_of, pod_environment, wait_until
 
 from azure_wif_credential import FederatedTokenCredential, TokenExchangeError
+from azure_wif_credential._policy import RefreshPolicy
 from azure_wif_credential.sandbox import Sandbox
 
 SUBJECT = "system:serviceaccount:default:web"
 STORAGE = "https://storage.azure.com/.default"
 GRAPH = "https://graph.microsoft.com/.default"
-
-
-class CountingAssertion:
-    """An assertion callback that counts how often the credential asks for it."""
-
-    def __init__(self, sandbox: Sandbox, subject: str = SUBJECT, **claims: Any) -> None:
-        self.sandbox, self.subject, self.claims = sandbox, subject, claims
-        self.calls = 0
-        self.issued: List[str] = []
-        self._lock = threading.Lock()
-
-    def __call__(self) -> str:
-        with self._lock:
-            self.calls += 1
-        token = self.sandbox.issue_assertion(subject=self.subject, **self.claims)
-        self.issued.append(token)
-        return token
 
 
 @pytest.fixture
@@ -44,10 +28,20 @@ def app(sandbox: Sandbox) -> Any:
 
 
 @pytest.fixture
-def make_credential(sandbox: Sandbox, app: Any) -> Iterator[Callable[..., FederatedTokenCredential]]:
+def clock() -> VirtualClock:
+    return VirtualClock()
+
+
+@pytest.fixture
+def make_credential(
+    sandbox: Sandbox, app: Any, clock: VirtualClock
+) -> Iterator[Callable[..., FederatedTokenCredential]]:
+    """Credentials for the test's app on the test's virtual clock (``clock``): the refresh windows
+    are reached by moving the clock, not by sleeping."""
     made: List[FederatedTokenCredential] = []
 
     def make(**kwargs: Any) -> FederatedTokenCredential:
+        kwargs.setdefault("refresh_policy", RefreshPolicy(clock=clock))
         kwargs.setdefault("authority", sandbox.authority)
         kwargs.setdefault("connection_verify", sandbox.ca_file)
         kwargs.setdefault("retry_total", 0)
@@ -62,19 +56,6 @@ def make_credential(sandbox: Sandbox, app: Any) -> Iterator[Callable[..., Federa
     yield make
     for credential in made:
         credential.close()
-
-
-def claims_of(token: str) -> dict[str, Any]:
-    claims: dict[str, Any] = jwt.decode(token, options={"verify_signature": False})
-    return claims
-
-
-def wait_until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached")
-        time.sleep(0.01)
 
 
 # --- the exchange ------------------------------------------------------------------------------
@@ -93,15 +74,15 @@ def test_get_token_exchanges_the_assertion_for_an_entra_token(
 
 
 def test_get_token_info_reports_refresh_on_from_the_sts_refresh_in(
-    sandbox: Sandbox, make_credential: Callable[..., FederatedTokenCredential]
+    sandbox: Sandbox, make_credential: Callable[..., FederatedTokenCredential], clock: VirtualClock
 ) -> None:
     sandbox.refresh_in = 1800
-    before = int(time.time())
+    before = int(clock.now)
     info = make_credential().get_token_info(STORAGE)
     assert isinstance(info, AccessTokenInfo)
     assert info.token_type == "Bearer"
     assert info.refresh_on is not None
-    assert before + 1800 <= info.refresh_on <= int(time.time()) + 1800
+    assert before + 1798 <= info.refresh_on <= int(clock.now) + 1801
 
 
 def test_refresh_on_without_refresh_in_is_ahead_of_expiry(
@@ -166,13 +147,17 @@ def test_concurrent_callers_of_a_cold_key_cause_one_request_and_one_assertion(
 # --- refresh windows ---------------------------------------------------------------------------
 
 
+def into_advisory(clock: VirtualClock, info: AccessTokenInfo) -> None:
+    assert info.refresh_on is not None
+    clock.now = info.refresh_on + 1  # advisory: from refresh_on until 2 minutes before expiry
+
+
 def test_advisory_window_serves_the_cached_token_while_one_background_refresh_runs(
-    sandbox: Sandbox, make_credential: Callable[..., FederatedTokenCredential]
+    sandbox: Sandbox, make_credential: Callable[..., FederatedTokenCredential], clock: VirtualClock
 ) -> None:
-    sandbox.refresh_in = 1  # advisory from 1 s after issue until 2 minutes before expiry
     credential = make_credential()
     old = credential.get_token(STORAGE).token
-    time.sleep(1.1)
+    into_advisory(clock, credential.get_token_info(STORAGE))
     sandbox.set_latency(0.5)
     seen = [credential.get_token(STORAGE).token for _ in range(20)]
     assert seen == [old] * 20, "callers in the advisory window get the cached token at once"
@@ -184,12 +169,12 @@ def test_advisory_refresh_failure_keeps_serving_cached_token(
     sandbox: Sandbox,
     make_credential: Callable[..., FederatedTokenCredential],
     caplog: pytest.LogCaptureFixture,
+    clock: VirtualClock,
 ) -> None:
-    sandbox.refresh_in = 1
     source = CountingAssertion(sandbox)
     credential = make_credential(assertion=source)
     old = credential.get_token(STORAGE).token
-    time.sleep(1.1)
+    into_advisory(clock, credential.get_token_info(STORAGE))
     sandbox.fail_next(5, status=503)
     with caplog.at_level(logging.WARNING, logger="azure_wif_credential"):
         assert credential.get_token(STORAGE).token == old
@@ -202,12 +187,14 @@ def test_advisory_refresh_failure_keeps_serving_cached_token(
 
 @pytest.mark.parametrize("fault", ["status-429", "status-500", "status-400", "drop"])
 def test_every_kind_of_advisory_failure_keeps_the_old_token(
-    sandbox: Sandbox, make_credential: Callable[..., FederatedTokenCredential], fault: str
+    sandbox: Sandbox,
+    make_credential: Callable[..., FederatedTokenCredential],
+    fault: str,
+    clock: VirtualClock,
 ) -> None:
-    sandbox.refresh_in = 1
     credential = make_credential()
     old = credential.get_token(STORAGE).token
-    time.sleep(1.1)
+    into_advisory(clock, credential.get_token_info(STORAGE))
     if fault == "drop":
         sandbox.drop_next(1)
     else:
@@ -219,13 +206,12 @@ def test_every_kind_of_advisory_failure_keeps_the_old_token(
 
 
 def test_mandatory_window_callers_wait_for_one_refresh_and_share_it(
-    sandbox: Sandbox, make_credential: Callable[..., FederatedTokenCredential]
+    sandbox: Sandbox, make_credential: Callable[..., FederatedTokenCredential], clock: VirtualClock
 ) -> None:
-    sandbox.token_lifetime = 4  # shorter than the 2-minute window: refresh_on (2 s) starts it
     source = CountingAssertion(sandbox)
     credential = make_credential(assertion=source)
-    old = credential.get_token(STORAGE).token
-    time.sleep(2.1)
+    old = credential.get_token(STORAGE)
+    clock.now = old.expires_on - 60  # mandatory: the last 2 minutes
     sandbox.set_latency(0.3)
     barrier = threading.Barrier(8)
     tokens: List[str] = []
@@ -239,7 +225,7 @@ def test_mandatory_window_callers_wait_for_one_refresh_and_share_it(
         t.start()
     for t in threads:
         t.join()
-    assert len(set(tokens)) == 1 and tokens[0] != old
+    assert len(set(tokens)) == 1 and tokens[0] != old.token
     assert sandbox.request_count("token") == 2
     assert source.calls == 2
 
@@ -446,16 +432,15 @@ def test_from_environment_reads_additionally_allowed_tenants_like_azure_identity
     sandbox: Sandbox, app: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Any
 ) -> None:
     sandbox.register_app(subject=SUBJECT, client_id=app.client_id, tenant_id="fabrikam.example")
-    path = tmp_path / "token"
-    path.write_text(sandbox.issue_assertion(subject=SUBJECT))
-    for name, value in {
-        "AZURE_TENANT_ID": app.tenant_id,
-        "AZURE_CLIENT_ID": app.client_id,
-        "AZURE_FEDERATED_TOKEN_FILE": str(path),
-        "AZURE_AUTHORITY_HOST": sandbox.authority,
-        "AZURE_ADDITIONALLY_ALLOWED_TENANTS": "other.example; fabrikam.example",
-    }.items():
-        monkeypatch.setenv(name, value)
+    pod_environment(
+        monkeypatch,
+        sandbox,
+        app,
+        tmp_path / "token",
+        subject=SUBJECT,
+        AZURE_AUTHORITY_HOST=sandbox.authority,
+        AZURE_ADDITIONALLY_ALLOWED_TENANTS="other.example; fabrikam.example",
+    )
     with FederatedTokenCredential.from_environment(connection_verify=sandbox.ca_file) as credential:
         token = credential.get_token(STORAGE, tenant_id="fabrikam.example")
         assert claims_of(token.token)["tid"] == "fabrikam.example"
@@ -566,12 +551,10 @@ def test_no_assertion_or_token_in_any_log_line_even_with_logging_enable(
 
 
 def test_close_ends_background_threads_and_a_later_call_reopens(
-    sandbox: Sandbox, make_credential: Callable[..., FederatedTokenCredential]
+    sandbox: Sandbox, make_credential: Callable[..., FederatedTokenCredential], clock: VirtualClock
 ) -> None:
-    sandbox.refresh_in = 1
     credential = make_credential()
-    credential.get_token(STORAGE)
-    time.sleep(1.1)
+    into_advisory(clock, credential.get_token_info(STORAGE))
     credential.get_token(STORAGE)  # starts a background refresh
     credential.close()
     assert not [t for t in threading.enumerate() if t.name.startswith("azure-wif-refresh")]

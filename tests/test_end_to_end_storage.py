@@ -14,9 +14,9 @@ from azure.storage.blob.aio import BlobServiceClient as AsyncBlobServiceClient
 
 from azure_wif_credential import FederatedTokenCredential
 from azure_wif_credential import aio as wif_aio
-from azure_wif_credential._demo import run as run_demo
+from azure_wif_credential._cli._demo import run as run_demo
 from azure_wif_credential.sandbox import Sandbox
-from azure_wif_credential.sandbox._azurite import Azurite
+from azure_wif_credential.testing import Azurite
 
 pytestmark = pytest.mark.azurite
 SUBJECT = "system:serviceaccount:storage:writer"

@@ -200,3 +200,29 @@ def test_policies_are_applied_to_the_token_requests(sandbox: Sandbox, flavour: s
     assert len(token_requests) == sandbox.request_count("token") == 1
     with pytest.raises(TypeError, match="policies must be a list"):
         FederatedTokenCredential(**_arguments(sandbox, policies=policy))
+
+
+def test_aio_from_environment_with_an_async_transport_serves_the_github_source_too(
+    sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The CI source is synchronous: it gets the credential's options (connection_verify) but builds its
+    own transport, while the token exchange goes through the caller's AsyncHttpTransport."""
+    subject = "repo:contoso/lifecycle:ref:refs/heads/main"
+    app = sandbox.register_app(subject=subject, issuer=sandbox.github_issuer)
+    env = sandbox.github_actions_env(repository="contoso/lifecycle")
+    env.update(AZURE_TENANT_ID=app.tenant_id, AZURE_CLIENT_ID=app.client_id)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AZURE_FEDERATED_TOKEN_FILE", raising=False)
+
+    async def run() -> None:
+        transport = SpyAioTransport(connection_verify=sandbox.ca_file)
+        credential = AioFederatedTokenCredential.from_environment(
+            authority=sandbox.authority, connection_verify=sandbox.ca_file, transport=transport
+        )
+        async with credential:
+            token = await credential.get_token(STORAGE)
+        assert sandbox.verify_access_token(token.token)
+        assert transport.sent >= sandbox.request_count("token") == 1
+
+    asyncio.run(run())

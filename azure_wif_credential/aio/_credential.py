@@ -17,7 +17,7 @@ from azure.core.credentials import AccessToken, AccessTokenInfo, TokenRequestOpt
 from .._credential_base import GET_TOKEN_DOC, GET_TOKEN_INFO_DOC, CredentialBase
 from .._flow import Blocking, CallSource, Effect, Flow, Run, Steps, Wait, WaitTimedOut
 from .._inputs import request_options, warn_ignored
-from .._msal_http import CALLER_LOOP
+from .._msal._http import CALLER_LOOP
 from .._policy import CachedToken
 from .._slots import Pending
 from ..assertions._base import AnyAssertion
@@ -119,7 +119,7 @@ class FederatedTokenCredential(CredentialBase[AnyAssertion]):
         """Cancel this event loop's refresh tasks, wait for the worker threads, close the HTTP
         transport (also a caller's, also when unused). The credential reopens if used again."""
         loop = asyncio.get_running_loop()
-        mine = [t for t in self._tasks if t.get_loop() is loop]
+        mine = [t for t in list(self._tasks) if t.get_loop() is loop]
         for task in mine:
             task.cancel()
         if mine:

@@ -89,7 +89,7 @@ def run_in_sandbox() -> int:
 
 def list_sandbox_containers(credential: FederatedTokenCredential) -> None:
     """List containers on Azurite (the storage emulator, trusting the sandbox's tokens), when installed."""
-    from azure_wif_credential.sandbox._azurite import Azurite, find_azurite
+    from azure_wif_credential.testing import Azurite, find_azurite
 
     found = find_azurite()
     if found is None:

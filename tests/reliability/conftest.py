@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import threading
 import time
 from typing import Any, Callable, Iterator, List, Optional
 
 import pytest
+from helpers import CountingAssertion, VirtualClock
 
 from azure_wif_credential import FederatedTokenCredential
 from azure_wif_credential._policy import RefreshPolicy
@@ -20,32 +20,11 @@ SUBJECT = "system:serviceaccount:reliability:worker"
 STORAGE = "https://storage.azure.com/.default"
 
 
-class VirtualClock:
-    """The credential's clock: starts at the wall clock, moves only when a test says so."""
-
-    def __init__(self) -> None:
-        self.now = time.time()
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
-
-
-class SandboxAssertion:
-    """Issues a fresh sandbox assertion per call and remembers each (the leak scanner looks for them)."""
+class SandboxAssertion(CountingAssertion):
+    """The counting source, for this suite's subject."""
 
     def __init__(self, sandbox: Sandbox, subject: str = SUBJECT) -> None:
-        self.sandbox, self.subject = sandbox, subject
-        self.issued: List[str] = []
-        self._lock = threading.Lock()
-
-    def __call__(self) -> str:
-        token = self.sandbox.issue_assertion(subject=self.subject)
-        with self._lock:
-            self.issued.append(token)
-        return token
+        super().__init__(sandbox, subject)
 
 
 class WarningCounter(logging.Handler):

@@ -10,11 +10,12 @@ from typing import Any, Callable, Dict
 import pytest
 from azure.core.exceptions import ClientAuthenticationError
 from azure.core.pipeline.transport import RequestsTransport
+from helpers import VirtualClock
 
 from azure_wif_credential import TokenExchangeError
 from azure_wif_credential.sandbox import Sandbox
 
-from .conftest import STORAGE, Driver, VirtualClock
+from .conftest import STORAGE, Driver
 
 #: Seconds after the first token (lifetime 3600 s, refresh_on at 3000 s, mandatory from 3480 s).
 STATES: Dict[str, int] = {"no token": 0, "fresh": 10, "advisory": 3100, "mandatory": 3500, "expired": 3700}

@@ -17,10 +17,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from azure_wif_credential import TokenExchangeError
-from azure_wif_credential._answers import EntraErrorAnswer, check_token_answer, rejected_error_answer
 from azure_wif_credential._config import validate_tenant_id
 from azure_wif_credential._errors import error_from_entra
 from azure_wif_credential._inputs import checked_assertion, checked_claims
+from azure_wif_credential._msal._answers import EntraErrorAnswer, check_token_answer, rejected_error_answer
 from azure_wif_credential._pipeline import Answer
 from azure_wif_credential.assertions import FileAssertion
 from azure_wif_credential.sandbox import Sandbox

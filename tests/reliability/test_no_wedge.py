@@ -11,11 +11,12 @@ from typing import Any, Callable, List
 import pytest
 from azure.core.exceptions import ClientAuthenticationError
 from azure.identity import CredentialUnavailableError
+from helpers import VirtualClock
 
 from azure_wif_credential._policy import RefreshPolicy
 from azure_wif_credential.sandbox import Sandbox
 
-from .conftest import STORAGE, Driver, SandboxAssertion, VirtualClock
+from .conftest import STORAGE, Driver, SandboxAssertion
 
 FAILURES = 10_000
 

@@ -19,9 +19,9 @@ import time
 from typing import Any, Dict, Optional, Tuple
 from urllib.parse import urlsplit
 
-from ._errors import TokenExchangeError
-from ._pipeline import Answer
-from ._redact import excerpt, remember
+from .._errors import TokenExchangeError
+from .._pipeline import Answer
+from .._redact import excerpt, remember
 
 #: No Entra token lives a month; a larger ``expires_in`` is a broken answer, not a token.
 MAX_EXPIRES_IN = 31 * 24 * 3600

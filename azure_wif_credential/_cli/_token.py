@@ -11,9 +11,9 @@ from typing import Any, Dict, List
 
 from azure.core.exceptions import ClientAuthenticationError
 
-from ._claims import format_time as when
-from ._claims import unverified_claims
-from ._credential import FederatedTokenCredential
+from .._claims import format_time as when
+from .._claims import unverified_claims
+from .._credential import FederatedTokenCredential
 
 #: The CA bundle the CLI trusts by default (``azure-wif-credential sandbox`` prints it as an export).
 CA_FILE_VARIABLE = "AZURE_WIF_CA_FILE"
@@ -91,14 +91,14 @@ def run_assertion(argv: List[str]) -> int:
     parser.add_argument("--show", action="store_true", help="print the assertion itself (and nothing else)")
     _common(parser)
     args = parser.parse_args(argv)
-    from ._environment import read_environment
+    from .._environment import read_environment
 
     settings = read_environment(**_options(args))
     if settings.source is None:
         print(f"error: {settings.unavailable_message}", file=sys.stderr)
         return 1
     try:
-        from ._inputs import assertion_errors, checked_assertion
+        from .._inputs import assertion_errors, checked_assertion
 
         with assertion_errors():
             assertion = checked_assertion(settings.source())

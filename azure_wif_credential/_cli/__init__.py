@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import Callable, Dict, List, Optional
 
-from ._version import VERSION
+from .._version import VERSION
 
 COMMANDS: Dict[str, str] = {
     "demo": "the whole flow on the embedded, offline Entra sandbox (and Azurite, when installed)",
@@ -22,12 +22,12 @@ def _runner(command: str) -> Callable[[List[str]], int]:
 
         return run_demo
     if command == "sandbox":
-        from .sandbox._cli import run as run_sandbox
+        from ._sandbox import run as run_sandbox
 
         return run_sandbox
-    from . import _token_cli
+    from . import _token
 
-    return _token_cli.run if command == "token" else _token_cli.run_assertion
+    return _token.run if command == "token" else _token.run_assertion
 
 
 def main(argv: Optional[List[str]] = None) -> int:

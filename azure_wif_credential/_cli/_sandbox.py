@@ -13,8 +13,8 @@ import threading
 from types import FrameType
 from typing import Iterator, Sequence
 
-from ._sandbox import DEFAULT_SUBJECT, Sandbox
-from ._token_file import REFRESH_FRACTION, TokenFile
+from ..sandbox._sandbox import DEFAULT_SUBJECT, Sandbox
+from ..sandbox._token_file import REFRESH_FRACTION, TokenFile
 
 
 def _parser() -> argparse.ArgumentParser:

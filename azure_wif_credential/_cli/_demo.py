@@ -15,9 +15,9 @@ import threading
 import time
 from typing import Any, Callable, List, Optional
 
-from ._claims import format_time, unverified_claims
-from ._credential import FederatedTokenCredential
-from ._errors import TokenExchangeError
+from .._claims import format_time, unverified_claims
+from .._credential import FederatedTokenCredential
+from .._errors import TokenExchangeError
 
 SUBJECT = "system:serviceaccount:demo:workload"
 STORAGE_SCOPE = "https://storage.azure.com/.default"
@@ -32,8 +32,8 @@ def run(argv: Optional[List[str]] = None, out: Callable[[str], Any] = print) -> 
     )
     parser.add_argument("--no-azurite", action="store_true", help="skip the Azure Storage (Azurite) step")
     args = parser.parse_args(argv or [])
-    from .sandbox import Sandbox
-    from .sandbox._token_file import TokenFile
+    from ..sandbox import Sandbox
+    from ..sandbox._token_file import TokenFile
 
     step = _Steps(out)
     with Sandbox() as sandbox, tempfile.TemporaryDirectory(prefix="wif-demo-") as workdir:
@@ -156,7 +156,7 @@ def _explain_a_mismatch(step: _Steps, sandbox: Any, app: Any) -> None:
 
 
 def _blob_round_trip(step: _Steps, credential: FederatedTokenCredential) -> None:
-    from .sandbox._azurite import AZURITE_VARIABLE, Azurite, find_azurite
+    from ..testing import AZURITE_VARIABLE, Azurite, find_azurite
 
     found = find_azurite()
     if found is None:

@@ -16,13 +16,13 @@ from typing import TYPE_CHECKING, Any, Dict, Optional, Tuple
 
 from azure.core.exceptions import AzureError
 
+from .._claims import describe_assertion, unverified_claims
+from .._config import CredentialConfig
+from .._errors import TokenExchangeError, error_from_entra, tls_failure
+from .._policy import CachedToken, CacheKey, token_from_result
+from .._redact import error_text, get_logger, without_secret_cause
 from ._answers import EntraErrorAnswer, sanitized_error, seconds
-from ._claims import describe_assertion, unverified_claims
-from ._config import CredentialConfig
-from ._errors import TokenExchangeError, error_from_entra, tls_failure
-from ._msal_http import MsalHttpClient
-from ._policy import CachedToken, CacheKey, token_from_result
-from ._redact import error_text, get_logger, without_secret_cause
+from ._http import DocumentStore, MsalHttpClient
 
 if TYPE_CHECKING:
     import msal
@@ -45,8 +45,9 @@ class MsalExchange:
     Blocking (MSAL is); the async credential calls it in a worker thread. Thread-safe.
     """
 
-    def __init__(self, config: CredentialConfig) -> None:
+    def __init__(self, config: CredentialConfig, *, documents: Optional[DocumentStore] = None) -> None:
         self._config = config
+        self._documents = documents
         self._lock = threading.Lock()
         self._apps: Dict[Tuple[str, bool], msal.ConfidentialClientApplication] = {}
         self._http: Optional[MsalHttpClient] = None
@@ -66,7 +67,9 @@ class MsalExchange:
             import msal  # lazily: importing MSAL costs more than the rest of this package
 
             if self._http is None:
-                self._http = MsalHttpClient(self._config.authority, **self._config.pipeline_options)
+                self._http = MsalHttpClient(
+                    self._config.authority, documents=self._documents, **self._config.pipeline_options
+                )
             authority = f"{self._config.authority}/{tenant_id}"
             try:
                 app = msal.ConfidentialClientApplication(

@@ -11,7 +11,8 @@ import asyncio
 import contextvars
 import logging
 from concurrent.futures import TimeoutError as FutureTimeout
-from typing import Any, Dict, Mapping, Optional, Union
+from typing import Any, Dict, Mapping, Optional, Protocol, Union
+from urllib.parse import urlencode
 
 from azure.core.pipeline import Pipeline, PipelineRequest
 from azure.core.pipeline.policies import (
@@ -19,10 +20,10 @@ from azure.core.pipeline.policies import (
 )
 from azure.core.rest import HttpRequest
 
+from .._errors import TokenExchangeError
+from .._pipeline import Answer, BodyTooLarge, PipelineOptions, run_bounded, run_bounded_async
+from .._redact import get_logger, redact_body
 from ._answers import check_discovery_answer, check_token_answer
-from ._errors import TokenExchangeError
-from ._pipeline import Answer, BodyTooLarge, PipelineOptions, run_bounded, run_bounded_async
-from ._redact import get_logger, redact_body
 
 _LOGGER = get_logger("azure_wif_credential.http")
 #: The event loop of the aio credential's call, for an AsyncHttpTransport's requests (MSAL runs in a
@@ -57,6 +58,14 @@ def _request_body(request: Any) -> Union[str, bytes, None]:
     return data if isinstance(data, (str, bytes)) else None
 
 
+class DocumentStore(Protocol):
+    """Where discovery documents outlive the process (the persistent token cache)."""
+
+    def get_document(self, url: str) -> Optional[Dict[str, Any]]: ...
+
+    def put_document(self, url: str, body: str) -> None: ...
+
+
 class MsalResponse:
     """The response shape MSAL expects (``status_code``, ``text``, ``headers``, ``raise_for_status``);
     only validated answers become one."""
@@ -76,8 +85,9 @@ class MsalHttpClient:
     """What MSAL calls as ``http_client``. Every answer is read bounded and validated here: a token
     answer that is not a token, and every error answer, raise before MSAL parses anything."""
 
-    def __init__(self, authority: str, **options: Any) -> None:
+    def __init__(self, authority: str, *, documents: Optional[DocumentStore] = None, **options: Any) -> None:
         settings = PipelineOptions(options)
+        self._documents = documents
         self._authority = authority
         self._run_options = settings.run_options()
         self._logging_enable = settings.logging_enable
@@ -158,9 +168,24 @@ class MsalHttpClient:
         headers: Optional[Dict[str, str]] = None,
         **kwargs: Any,
     ) -> MsalResponse:
+        name = url + ("?" + urlencode(sorted(params.items())) if params else "")
+        if self._documents is not None:  # a host-wide cache: another process may have fetched it
+            stored = self._documents.get_document(name)
+            if stored is not None:
+                answer = Answer(
+                    200, "OK", {"Content-Type": "application/json"}, stored["body"].encode("utf-8")
+                )
+                try:
+                    check_discovery_answer(answer, url, self._authority)
+                    return MsalResponse(200, answer.headers, stored["body"])
+                except TokenExchangeError:
+                    pass  # not a discovery document after all: fetch it
         answer = self._run(HttpRequest("GET", url, params=params, headers=headers))
         check_discovery_answer(answer, url, self._authority)
-        return MsalResponse(answer.status, answer.headers, answer.body.decode("utf-8"))
+        body = answer.body.decode("utf-8")
+        if self._documents is not None and answer.status == 200:
+            self._documents.put_document(name, body)
+        return MsalResponse(answer.status, answer.headers, body)
 
     def close(self) -> None:
         """Closes our own transport; a caller's is closed by the credential (it may be async)."""
