@@ -22,7 +22,7 @@ setup_python() {
         echo "dev.sh: installing Python packages into $VENV (the first time takes a minute or two)..." >&2
         "$VENV/bin/python" -m pip install -q --disable-pip-version-check --upgrade pip >/dev/null
         if [ "$1" = dev ]; then
-            "$VENV/bin/python" -m pip install -q --disable-pip-version-check -e ".[aio]" -r requirements-dev.txt
+            "$VENV/bin/python" -m pip install -q --disable-pip-version-check -e ".[aio,aws]" -r requirements-dev.txt
         else
             "$VENV/bin/python" -m pip install -q --disable-pip-version-check -e ".[aio]" azure-storage-blob
         fi
@@ -81,7 +81,7 @@ test_on_python() {
             tools=$(grep -E '^(pytest|pytest-timeout|hypothesis)==' requirements-dev.txt)
         fi
         # shellcheck disable=SC2086 # word splitting of $tools is wanted
-        "$venv/bin/python" -m pip install -q --disable-pip-version-check "${constraints[@]}" -e ".[aio]" \
+        "$venv/bin/python" -m pip install -q --disable-pip-version-check "${constraints[@]}" -e ".[aio,aws]" \
             azure-storage-blob $tools
         echo "$want" > "$stamp"
     fi

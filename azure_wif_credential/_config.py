@@ -49,7 +49,14 @@ PIPELINE_OPTIONS = frozenset(
 )
 _OTHER_OPTIONS = frozenset({"refresh_policy", "cache_persistence_options"})
 CONSTRUCTOR_KEYWORDS = frozenset(
-    {"assertion", "token_file", "authority", "additionally_allowed_tenants", "disable_instance_discovery"}
+    {
+        "assertion",
+        "token_file",
+        "authority",
+        "additionally_allowed_tenants",
+        "disable_instance_discovery",
+        "enable_azure_proxy",
+    }
 )
 
 

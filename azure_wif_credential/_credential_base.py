@@ -22,6 +22,8 @@ from ._redact import get_logger, safe_text
 from ._slots import SlotTable
 
 _LOGGER = get_logger("azure_wif_credential")
+#: from_environment(): "true" sends token requests through the AKS token proxy (enable_azure_proxy=True).
+ENABLE_AZURE_PROXY = "AZURE_WIF_ENABLE_AZURE_PROXY"
 
 
 class CredentialCore:
@@ -39,6 +41,7 @@ class CredentialCore:
         disable_instance_discovery: bool,
         options: Dict[str, Any],
         owner: str,
+        enable_azure_proxy: bool = False,
     ) -> None:
         check_options(options, owner)  # a misspelled tokenfile= is named as such, not as a missing source
         if (assertion is None) == (token_file is None):
@@ -67,6 +70,28 @@ class CredentialCore:
         self.source = assertion
         self.transport = self.config.pipeline_options.get("transport")
         check_transport(self.transport, owner)
+        if not isinstance(enable_azure_proxy, bool):
+            raise TypeError(
+                f"enable_azure_proxy must be True or False, not {type(enable_azure_proxy).__name__}"
+            )
+        if enable_azure_proxy:
+            from ._azure_proxy import AzureProxyTransport, CaBundle, proxy_settings
+
+            settings = proxy_settings()  # ValueError for an inconsistent configuration, as azure-identity
+            if settings is not None:
+                if self.transport is not None:
+                    raise ValueError(
+                        "enable_azure_proxy=True sends token requests through the AKS token proxy with a "
+                        "transport of its own: do not pass transport= as well"
+                    )
+                pipeline = self.config.pipeline_options
+                extra = {
+                    k: pipeline[k] for k in ("connection_cert", "connection_data_block_size") if k in pipeline
+                }
+                ca = CaBundle(
+                    settings.ca_file, settings.ca_data
+                )  # an empty or unreadable CA file: ValueError now
+                pipeline["transport_factory"] = lambda: AzureProxyTransport(settings, ca, **extra)
         self.policy = self.config.refresh_policy
         self.cache: TokenCache = MemoryTokenCache()
         documents = None
@@ -195,6 +220,7 @@ class CredentialBase(Generic[A]):
         authority: Optional[str] = None,
         additionally_allowed_tenants: Optional[Iterable[str]] = None,
         disable_instance_discovery: bool = False,
+        enable_azure_proxy: bool = False,
         **kwargs: Any,
     ) -> None:
         if args:
@@ -211,6 +237,7 @@ class CredentialBase(Generic[A]):
             authority=authority,
             additionally_allowed_tenants=additionally_allowed_tenants,
             disable_instance_discovery=disable_instance_discovery,
+            enable_azure_proxy=enable_azure_proxy,
             options=kwargs,
             owner=("aio." if ".aio." in type(self).__module__ else "") + type(self).__name__,
         )
@@ -226,6 +253,12 @@ class CredentialBase(Generic[A]):
         CredentialUnavailableError naming them, so ``ChainedTokenCredential`` moves on."""
         settings = read_environment(**kwargs)
         arguments: Dict[str, Any] = {**kwargs, "authority": settings.authority}
+        if "enable_azure_proxy" not in kwargs and os.environ.get(ENABLE_AZURE_PROXY, "").strip().lower() in (
+            "1",
+            "true",
+            "yes",
+        ):
+            arguments["enable_azure_proxy"] = True
         message = settings.unavailable_message
         if message is None:
             assert settings.tenant_id and settings.client_id

@@ -62,10 +62,15 @@ def read_environment(
     network_options = {k: v for k, v in options.items() if k in PIPELINE_OPTIONS}
     if is_async_transport(network_options.get("transport")):
         del network_options["transport"]
-    found = assertion_from_environment(env, authority, **network_options)
-    if found is None:
-        missing.append(f"no assertion source found (looked for {DETECTION_ORDER})")
+    try:
+        found = assertion_from_environment(env, authority, **network_options)
+    except ValueError as error:  # AZURE_WIF_ASSERTION_SOURCE names no source we know
+        found = None
+        missing.append(str(error))
     else:
-        source, description = found
+        if found is None:
+            missing.append(f"no assertion source found (looked for {DETECTION_ORDER})")
+        else:
+            source, description = found
     allowed = [t.strip() for t in env.get(ALLOWED_TENANTS, "").split(";") if t.strip()]
     return EnvironmentSettings(tenant_id, client_id, authority, source, description, missing, allowed)

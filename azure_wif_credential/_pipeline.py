@@ -122,6 +122,8 @@ class PipelineOptions:
         self.transport: Optional[Any] = remaining.pop("transport", None)
         self.is_async = self.transport is not None and is_async_transport(self.transport)
         self._caller_policies: Optional[List[Any]] = remaining.pop("policies", None)
+        # Set by the credential, never by callers: how to make its own transport (the AKS token proxy's).
+        self._transport_factory = remaining.pop("transport_factory", None)
         self.timeouts = {
             "connection_timeout": float(remaining.pop("connection_timeout", DEFAULT_CONNECTION_TIMEOUT)),
             "read_timeout": float(remaining.pop("read_timeout", DEFAULT_READ_TIMEOUT)),
@@ -153,6 +155,9 @@ class PipelineOptions:
 
     def new_transport(self) -> HttpTransport[Any, Any]:
         """A RequestsTransport (a caller's ``session=`` is used, not closed)."""
+        if self._transport_factory is not None:
+            made: HttpTransport[Any, Any] = self._transport_factory()
+            return made
         from azure.core.pipeline.transport import RequestsTransport
 
         transport: HttpTransport[Any, Any] = RequestsTransport(

@@ -17,7 +17,7 @@ def run_sample(relative: str) -> str:
     env = {
         name: value
         for name, value in os.environ.items()
-        if not name.startswith(("AZURE_", "ACTIONS_", "SYSTEM_", "GITHUB_"))
+        if not name.startswith(("AZURE_", "ACTIONS_", "SYSTEM_", "GITHUB_", "AWS_", "GCE_", "IDENTITY_"))
     }
     completed = subprocess.run(
         [sys.executable, str(SAMPLES / relative), "--sandbox"],
@@ -72,3 +72,15 @@ def test_async_sample_shares_one_exchange_per_scope() -> None:
     output = run_sample("async_credential/async_tokens.py")
     assert "20 concurrent get_token calls answered" in output
     assert "token requests: 2, GitHub OIDC tokens requested: 2" in output
+
+
+def test_aws_sample_reaches_azure_with_the_roles_token() -> None:
+    output = run_sample("aws/deploy.py")
+    assert "the AWS token's subject: arn:aws:iam::123456789012:role/deploy" in output
+    assert "token for https://management.azure.com/.default: aud=https://management.azure.com" in output
+
+
+def test_gcp_sample_reaches_azure_with_the_service_accounts_token() -> None:
+    output = run_sample("gcp/report.py")
+    assert "the Google token's subject: service account" in output and ".iam.gserviceaccount.com" in output
+    assert "token for https://graph.microsoft.com/.default: aud=https://graph.microsoft.com" in output

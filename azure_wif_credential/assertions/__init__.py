@@ -10,6 +10,9 @@ Any ``Callable[[], str]`` is a source (``assertion=`` of both credentials); thes
   ``TFC_WORKLOAD_IDENTITY_TOKEN``).
 - :class:`CommandAssertion` — a program's output (``buildkite-agent oidc request-token``, ``spire-agent api
   fetch jwt``).
+- :class:`AwsWebIdentityAssertion` — AWS STS ``GetWebIdentityToken`` (IAM outbound identity federation).
+- :class:`GcpIdentityAssertion` — the Google Cloud metadata server's identity token.
+- :class:`ManagedIdentityAssertion` — an Azure managed identity's token (cross-tenant access).
 - :class:`ReusedAssertion` — wraps any of them, keeping an assertion while its ``exp`` is comfortably ahead.
 """
 
@@ -19,15 +22,21 @@ from ._base import AssertionSource
 from ._file import FileAssertion
 
 if TYPE_CHECKING:
+    from ._aws import AwsWebIdentityAssertion
     from ._command import CommandAssertion, Secret
     from ._detect import DETECTION_ORDER, assertion_from_environment
     from ._env import EnvironmentAssertion
+    from ._gcp import GcpIdentityAssertion
     from ._github import GitHubActionsAssertion
+    from ._managed_identity import ManagedIdentityAssertion
     from ._pipelines import AzurePipelinesAssertion
     from ._reuse import ReusedAssertion
 
 # The network and process sources load on first use: importing the credential stays cheap.
 _LAZY = {
+    "AwsWebIdentityAssertion": "._aws",
+    "GcpIdentityAssertion": "._gcp",
+    "ManagedIdentityAssertion": "._managed_identity",
     "CommandAssertion": "._command",
     "Secret": "._command",
     "DETECTION_ORDER": "._detect",
@@ -55,11 +64,14 @@ def __dir__() -> list[str]:
 __all__ = [
     "DETECTION_ORDER",
     "AssertionSource",
+    "AwsWebIdentityAssertion",
     "AzurePipelinesAssertion",
     "CommandAssertion",
     "EnvironmentAssertion",
     "FileAssertion",
+    "GcpIdentityAssertion",
     "GitHubActionsAssertion",
+    "ManagedIdentityAssertion",
     "ReusedAssertion",
     "Secret",
     "assertion_from_environment",

@@ -5,15 +5,15 @@ from __future__ import annotations
 import os
 from typing import Any, Mapping, Optional
 
-from .._audience import audience_for_authority
 from .._errors import credential_unavailable
+from ._base import AudienceSource
 from ._http import TokenEndpointClient, check_pipeline_options, with_query
 
 REQUEST_URL = "ACTIONS_ID_TOKEN_REQUEST_URL"
 REQUEST_TOKEN = "ACTIONS_ID_TOKEN_REQUEST_TOKEN"
 
 
-class GitHubActionsAssertion:
+class GitHubActionsAssertion(AudienceSource):
     """The GitHub Actions job's OIDC token, freshly requested at every call.
 
     GET ``$ACTIONS_ID_TOKEN_REQUEST_URL`` with ``audience`` added to its query and
@@ -46,18 +46,9 @@ class GitHubActionsAssertion:
     ) -> None:
         check_pipeline_options(pipeline_options, type(self).__name__)
         self._environ = environ
-        if audience is None:
-            env = os.environ if environ is None else environ
-            audience = audience_for_authority(authority or env.get("AZURE_AUTHORITY_HOST"))
-        self._audience = audience
+        env = os.environ if environ is None else environ
+        self._choose_audience(audience, authority or env.get("AZURE_AUTHORITY_HOST"))
         self._client = TokenEndpointClient("GitHub Actions' OIDC token endpoint", **pipeline_options)
-
-    @property
-    def audience(self) -> str:
-        return self._audience
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}(audience={self._audience!r})"
 
     def __call__(self) -> str:
         env = os.environ if self._environ is None else self._environ

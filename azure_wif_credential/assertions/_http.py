@@ -15,7 +15,7 @@ without it requests applies ``REQUESTS_CA_BUNDLE``/``CURL_CA_BUNDLE`` as usual.
 from __future__ import annotations
 
 import json
-from typing import Any, Mapping
+from typing import Any, Mapping, Optional, Tuple
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from azure.core.exceptions import (
@@ -34,6 +34,11 @@ from .._pipeline import Answer, BodyTooLarge, PipelineOptions, run_bounded
 from .._redact import excerpt, get_logger, remember, without_secret_cause
 
 _LOGGER = get_logger(__name__)
+
+
+class EndpointUnreachable(ClientAuthenticationError):
+    """No connection to the token endpoint at all (refused, no route, the connect timeout ran out):
+    for a platform's metadata endpoint, the sign that this is not that platform."""
 
 
 def check_pipeline_options(options: Mapping[str, Any], owner: str) -> None:
@@ -76,8 +81,19 @@ class TokenEndpointClient:
         # logging_enable never turns on body logging here: these response bodies *are* tokens.
         self._options = PipelineOptions(options)
 
-    def request_token(self, method: str, url: str, headers: Mapping[str, str], field: str) -> str:
-        """Send the request (with retries) and return the non-empty string ``field`` of its JSON body.
+    def request_token(
+        self,
+        method: str,
+        url: str,
+        headers: Mapping[str, str],
+        field: Optional[str],
+        *,
+        allow_http: bool = False,
+        require_header: Optional[Tuple[str, str]] = None,
+    ) -> str:
+        """Send the request (with retries) and return the non-empty string ``field`` of its JSON body
+        (``field=None``: the body itself is the token). ``allow_http`` permits plain http (a cloud's
+        metadata host); ``require_header`` is a (name, value) the answer must carry.
 
         Raises :class:`ClientAuthenticationError` for anything else, naming the status and the
         endpoint's own message (redacted: never a token). The request's bearer token is registered as
@@ -87,7 +103,8 @@ class TokenEndpointClient:
             if name.lower() == "authorization":
                 remember(header, header.partition(" ")[2])
         where = display_url(url)
-        self._require_https(url, where)
+        if not allow_http:
+            self._require_https(url, where)
         answer = self._send(HttpRequest(method, url, headers=dict(headers)), where)
         status = answer.status
         _LOGGER.debug("%s %s answered HTTP %d", method, where, status)
@@ -102,6 +119,22 @@ class TokenEndpointClient:
             raise ClientAuthenticationError(
                 message=f"{self._platform} ({where}) answered HTTP {status}{reason}: {_platform_message(body)}"
             )
+        if require_header is not None:
+            name, expected = require_header
+            got = next((v for k, v in answer.headers.items() if k.lower() == name.lower()), None)
+            if got != expected:
+                raise ClientAuthenticationError(
+                    message=f"{where} answered without the header {name}: {expected}: it is not "
+                    f"{self._platform}"
+                )
+        if field is None:
+            remember(body)
+            token = body.strip()
+            if not token:
+                raise ClientAuthenticationError(
+                    message=f"{self._platform} ({where}) answered HTTP 200 with no token"
+                )
+            return token
         try:
             document = json.loads(body)
         except (ValueError, RecursionError):
@@ -148,11 +181,15 @@ class TokenEndpointClient:
         except (ServiceRequestError, ServiceResponseError) as error:
             timeout = _timeout_name(error)
             if timeout:
-                raise ClientAuthenticationError(
+                kind = EndpointUnreachable if timeout == "connection_timeout" else ClientAuthenticationError
+                raise kind(
                     message=f"{self._platform} ({where}) did not answer within "
                     f"{timeout}={options.timeouts[timeout]:g} s"
                 ) from None
-            raise ClientAuthenticationError(
+            kind = (
+                EndpointUnreachable if isinstance(error, ServiceRequestError) else ClientAuthenticationError
+            )
+            raise kind(
                 message=f"could not reach {self._platform} ({where}): {excerpt(str(error))}"
             ) from without_secret_cause(error)
         except AzureError as error:  # a broken or endless body: DecodeError, IncompleteReadError, ...

@@ -120,21 +120,22 @@ def message_failure(failure: Failure, request: Request) -> Response:
 
 
 class HttpsServer:
-    """HTTPS on ``host``: binds at construction (so the port is known), start() serves, stop() closes all."""
+    """HTTPS on ``host``: binds at construction (so the port is known), start() serves, stop() closes all.
+    ``tls=None`` serves plain HTTP (what a cloud's link-local metadata endpoint speaks)."""
 
     def __init__(
         self,
         host: str,
         port: int,
-        tls: TlsFiles,
+        tls: TlsFiles | None,
         *,
         recorder: Recorder,
         faults: FaultPlan,
         record_bodies: Callable[[], bool],
+        sni_names: Sequence[str] = (),
     ) -> None:
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        context.minimum_version = ssl.TLSVersion.TLSv1_2
-        context.load_cert_chain(tls.cert_file, tls.key_file)
+        self._sni_names = tuple(sni_names)
+        context = None if tls is None else self._tls_context(tls)
         self._stopping = threading.Event()
         self._server = _Server((host, port), context, self)
         self.routes: tuple[Route, ...] = ()
@@ -146,6 +147,25 @@ class HttpsServer:
     @property
     def port(self) -> int:
         return int(self._server.server_address[1])
+
+    def _tls_context(self, tls: TlsFiles) -> ssl.SSLContext:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.minimum_version = ssl.TLSVersion.TLSv1_2
+        context.load_cert_chain(tls.cert_file, tls.key_file)
+        if self._sni_names:  # only these server names are served: a client asking for another is refused
+            allowed = {name.lower() for name in self._sni_names}
+
+            def only_these(sock: ssl.SSLObject, name: str | None, _: ssl.SSLContext) -> int | None:
+                return None if (name or "").lower() in allowed else ssl.ALERT_DESCRIPTION_UNRECOGNIZED_NAME
+
+            context.sni_callback = only_these
+        return context
+
+    def use_tls(self, tls: TlsFiles) -> None:
+        """Serve with this certificate from now on (a rotation): open connections are closed, so every
+        client handshakes again with the new one."""
+        self._server.context = self._tls_context(tls)
+        self._server.close_connections()
 
     def start(self, routes: Sequence[Route]) -> None:
         """Serve ``routes`` (tried in order) from a background thread."""
@@ -195,7 +215,7 @@ class _Server(http.server.ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = 128
 
-    def __init__(self, address: tuple[str, int], context: ssl.SSLContext, owner: HttpsServer) -> None:
+    def __init__(self, address: tuple[str, int], context: ssl.SSLContext | None, owner: HttpsServer) -> None:
         self.context = context
         self.owner = owner
         self._connections_lock = threading.Lock()
@@ -213,6 +233,8 @@ class _Server(http.server.ThreadingHTTPServer):
         sock, address = self.socket.accept()
         try:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            if self.context is None:
+                return sock, address
             # The handshake happens in the connection's thread, so a slow client never blocks accept().
             return self.context.wrap_socket(sock, server_side=True, do_handshake_on_connect=False), address
         except OSError:
@@ -266,7 +288,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
     def setup(self) -> None:
         self.request.settimeout(self.timeout)
-        self.request.do_handshake()
+        if isinstance(self.request, ssl.SSLSocket):
+            self.request.do_handshake()
         super().setup()
 
     def log_message(self, format: str, *args: Any) -> None:

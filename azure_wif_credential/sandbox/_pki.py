@@ -91,8 +91,11 @@ class TlsFiles:
     key_file: str
 
 
-def write_tls_files(directory: str, *, host: str = "127.0.0.1") -> TlsFiles:
-    """Make a throw-away CA and a server certificate for ``host`` and ``localhost`` in ``directory``."""
+def write_tls_files(
+    directory: str, *, host: str = "127.0.0.1", names: tuple[str, ...] = (), prefix: str = ""
+) -> TlsFiles:
+    """Make a throw-away CA and a server certificate for ``host`` and ``localhost`` in ``directory``
+    (for the DNS ``names`` only, when given), the files' names starting with ``prefix``."""
     now = datetime.datetime.now(datetime.timezone.utc)
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca_name = x509.Name(
@@ -121,7 +124,7 @@ def write_tls_files(directory: str, *, host: str = "127.0.0.1") -> TlsFiles:
     server_key = ec.generate_private_key(ec.SECP256R1())
     server_cert = (
         x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, host)]))
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, names[0] if names else host)]))
         .issuer_name(ca_name)
         .public_key(server_key.public_key())
         .serial_number(x509.random_serial_number())
@@ -129,7 +132,9 @@ def write_tls_files(directory: str, *, host: str = "127.0.0.1") -> TlsFiles:
         .not_valid_after(now + _CERT_VALIDITY)
         .add_extension(
             x509.SubjectAlternativeName(
-                [x509.IPAddress(ipaddress.ip_address(host)), x509.DNSName("localhost")]
+                [x509.DNSName(name) for name in names]
+                if names
+                else [x509.IPAddress(ipaddress.ip_address(host)), x509.DNSName("localhost")]
             ),
             critical=False,
         )
@@ -142,9 +147,9 @@ def write_tls_files(directory: str, *, host: str = "127.0.0.1") -> TlsFiles:
     )
 
     files = TlsFiles(
-        ca_file=os.path.join(directory, "ca.pem"),
-        cert_file=os.path.join(directory, "server.pem"),
-        key_file=os.path.join(directory, "server-key.pem"),
+        ca_file=os.path.join(directory, f"{prefix}ca.pem"),
+        cert_file=os.path.join(directory, f"{prefix}server.pem"),
+        key_file=os.path.join(directory, f"{prefix}server-key.pem"),
     )
     _write(files.ca_file, ca_cert.public_bytes(serialization.Encoding.PEM))
     _write(files.cert_file, server_cert.public_bytes(serialization.Encoding.PEM))

@@ -11,12 +11,14 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Sequence
 
+from ._azure_proxy import IdentityBindingProxy
+from ._clouds import Clouds
 from ._directory import App, Directory, FederatedCredential
 from ._entra_errors import EntraError
 from ._entra_metadata import EntraMetadata
 from ._faults import Drop, Failure, FaultPlan, Raw
 from ._github import GithubActions
-from ._http import HttpsServer, Request, Response, Route, error_response
+from ._http import Handler, HttpsServer, Request, Response, Route, error_response
 from ._http_client import CaPinnedHttpClient
 from ._issuer import OidcIssuer
 from ._issuer_keys import IssuerKeys
@@ -38,6 +40,11 @@ ENDPOINTS = (
     "issuer-keys",
     "github",
     "pipelines",
+    "aws-sts",
+    "gce-metadata",
+    "managed-identity",
+    "azure-proxy",
+    "azure-proxy-refused",
 )
 
 _TENANT = "(?P<tenant>[^/]+)"
@@ -56,6 +63,8 @@ class _Running:
     sts: TokenService
     github: GithubActions
     pipelines: AzurePipelines
+    clouds: Clouds
+    azure_proxy: IdentityBindingProxy | None = None
 
 
 class Sandbox:
@@ -133,8 +142,27 @@ class Sandbox:
                 sts=TokenService(self._directory, issuer_keys, sts_key, self),
                 github=GithubActions(authority),
                 pipelines=AzurePipelines(authority),
+                clouds=Clouds(
+                    authority,
+                    self.host,
+                    recorder=self._recorder,
+                    faults=self._faults,
+                    record_bodies=lambda: self.record_bodies,
+                ),
             )
-            server.start(self._routes(running))
+            token, metadata = self._entra_handlers(running)
+            server.start(self._routes(running, token, metadata))
+            running.clouds.start()
+            running.azure_proxy = IdentityBindingProxy(
+                directory,
+                self.host,
+                token=token,
+                discovery=metadata.openid_configuration,
+                recorder=self._recorder,
+                faults=self._faults,
+                record_bodies=lambda: self.record_bodies,
+            )
+            running.azure_proxy.start()
             return running
         except BaseException:
             server.stop()
@@ -142,7 +170,7 @@ class Sandbox:
                 issuer_keys.close()
             raise
 
-    def _routes(self, running: _Running) -> list[Route]:
+    def _entra_handlers(self, running: _Running) -> tuple[Handler, EntraMetadata]:
         metadata = EntraMetadata(running.authority, self._directory, running.sts_key)
 
         def token(request: Request) -> Response:
@@ -151,6 +179,9 @@ class Sandbox:
             except EntraError as error:
                 return error_response(error, request)
 
+        return token, metadata
+
+    def _routes(self, running: _Running, token: Handler, metadata: EntraMetadata) -> list[Route]:
         return [
             Route("POST", f"/{_TENANT}/oauth2/v2\\.0/token", "token", token),
             Route("GET", "/common/discovery/instance", "instance-discovery", metadata.instance_discovery),
@@ -160,6 +191,7 @@ class Sandbox:
             *running.issuer.routes("/issuer"),
             *running.github.routes(),
             *running.pipelines.routes(),
+            *running.clouds.https_routes(),
         ]
 
     def stop(self) -> None:
@@ -169,6 +201,9 @@ class Sandbox:
         if running is None:
             return
         try:
+            if running.azure_proxy is not None:
+                running.azure_proxy.stop()
+            running.clouds.stop()
             running.server.stop()
         finally:
             running.issuer_keys.close()
@@ -226,6 +261,91 @@ class Sandbox:
     def pipelines_issuer(self) -> str:
         """URL of the Azure-Pipelines-like issuer (see :meth:`azure_pipelines_env`)."""
         return self._state().pipelines.issuer.url
+
+    # Other clouds, as a workload there sees them
+
+    @property
+    def aws_issuer(self) -> str:
+        """URL of the AWS-like issuer of :meth:`aws_env`'s tokens (``.../<uuid>.tokens.sts.global.api.aws``)."""
+        return self._state().clouds.aws.issuer.url
+
+    def aws_role_arn(self, role: str = "deploy") -> str:
+        """The ``sub`` of a role's tokens: ``arn:aws:iam::123456789012:role/<role>``."""
+        return f"arn:aws:iam::123456789012:role/{role}"
+
+    def aws_env(
+        self, role: str = "deploy", *, region: str | None = "us-east-1", allowed: bool = True
+    ) -> dict[str, str]:
+        """Variables of a workload with dummy AWS credentials for ``role``, whose botocore STS calls
+        reach the sandbox (``AWS_ENDPOINT_URL_STS``, ``AWS_CA_BUNDLE``); ``allowed=False`` makes
+        GetWebIdentityToken answer AccessDenied. Set ``aws_outbound_federation = False`` for the
+        account-level refusal."""
+        state = self._state()
+        return {
+            **state.clouds.aws.environment(role, allowed=allowed, region=region),
+            "AWS_CA_BUNDLE": self.ca_file,
+        }
+
+    @property
+    def aws_outbound_federation(self) -> bool:
+        return self._state().clouds.aws.outbound_federation_enabled
+
+    @aws_outbound_federation.setter
+    def aws_outbound_federation(self, enabled: bool) -> None:
+        self._state().clouds.aws.outbound_federation_enabled = enabled
+
+    @property
+    def gcp_issuer(self) -> str:
+        """URL of the Google-like issuer of the metadata server's identity tokens."""
+        return self._state().clouds.gcp.issuer.url
+
+    @property
+    def gcp_service_account_id(self) -> str:
+        """The ``sub`` of the metadata server's identity tokens (the service account's unique id)."""
+        return self._state().clouds.gcp.service_account_id
+
+    def gcp_metadata_env(self) -> dict[str, str]:
+        """``GCE_METADATA_HOST`` of the sandbox's metadata server (plain http, as on Google Cloud)."""
+        return {"GCE_METADATA_HOST": self._state().clouds.metadata_address}
+
+    @property
+    def managed_identity_issuer(self) -> str:
+        """URL of the Entra-like issuer of the managed identity's tokens."""
+        return self._state().clouds.managed_identity.issuer.url
+
+    def managed_identity_principal(self, client_id: str | None = None) -> str:
+        """The object id (``sub``) of the system-assigned identity, or of a user-assigned one (added
+        on first use)."""
+        identity = self._state().clouds.managed_identity
+        key = client_id or ""
+        return identity.identities.get(key) or identity.add_identity(key)
+
+    def managed_identity_env(self) -> dict[str, str]:
+        """App Service's ``IDENTITY_ENDPOINT``/``IDENTITY_HEADER``, as azure-identity reads them."""
+        state = self._state()
+        return {
+            "IDENTITY_ENDPOINT": f"http://{state.clouds.metadata_address}/msi/token",
+            "IDENTITY_HEADER": state.clouds.managed_identity.secret,
+        }
+
+    def azure_proxy_env(self) -> dict[str, str]:
+        """The variables AKS sets for a pod with an identity binding: ``AZURE_KUBERNETES_TOKEN_PROXY``,
+        ``AZURE_KUBERNETES_SNI_NAME`` and ``AZURE_KUBERNETES_CA_FILE`` (the proxy's own CA)."""
+        proxy = self._state().azure_proxy
+        assert proxy is not None
+        return proxy.environment()
+
+    def rotate_azure_proxy_ca(self, *, publish: bool = True) -> None:
+        """Give the token proxy a new CA and certificate; ``publish`` also writes the new CA to the
+        pod's CA file (False: only the server has rotated so far)."""
+        proxy = self._state().azure_proxy
+        assert proxy is not None
+        proxy.rotate_ca(publish=publish)
+
+    def black_hole(self) -> str:
+        """``host:port`` (loopback) where connection attempts are silently dropped, as a cloud's
+        link-local metadata address behaves off that cloud."""
+        return self._state().clouds.black_hole()
 
     def http_client(self, *, timeout: float = 10.0) -> CaPinnedHttpClient:
         """A client that trusts only this sandbox's CA, for MSAL's ``http_client=`` (close it after use)."""

@@ -1,0 +1,60 @@
+"""A managed identity's token as the assertion: an Azure workload reaching another tenant's app."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any, Dict, Optional
+
+from azure.core.exceptions import ClientAuthenticationError
+
+from .._redact import remember
+from ._base import AudienceSource
+
+
+class ManagedIdentityAssertion(AudienceSource):
+    """A token of the managed identity (azure-identity's ``ManagedIdentityCredential``) for
+    ``{audience}/.default``, used as the federated assertion: the app registration's FIC trusts the
+    managed identity's issuer (``https://login.microsoftonline.com/{tenant}/v2.0``) and its object id
+    as the subject. Where no managed identity is available, azure-identity's CredentialUnavailableError
+    passes through (a chain moves on).
+
+    :param client_id: a user-assigned identity's client id (None: the system-assigned identity).
+    :keyword audience: the token-exchange audience; by default the one for ``AZURE_AUTHORITY_HOST``'s cloud.
+    :keyword kwargs: passed to ``ManagedIdentityCredential`` (``identity_config``, pipeline options;
+        by default ``connection_timeout=1, retry_connect=0``, so an absent IMDS is known within a second).
+    """
+
+    def __init__(
+        self, client_id: Optional[str] = None, *, audience: Optional[str] = None, **kwargs: Any
+    ) -> None:
+        if client_id is not None and (not isinstance(client_id, str) or not client_id.strip()):
+            raise ValueError("client_id must be a user-assigned managed identity's client id, or None")
+        self._client_id = client_id
+        self._choose_audience(audience)
+        # Off Azure the IMDS address drops packets: connect once, briefly (answers are still retried).
+        self._kwargs = {"connection_timeout": 1, "retry_connect": 0, **kwargs}
+        self._credential: Any = None
+        self._lock = threading.Lock()
+
+    def _described(self) -> Dict[str, Any]:
+        return {"client_id": self._client_id}
+
+    def __call__(self) -> str:
+        with self._lock:
+            if self._credential is None:  # no I/O at construction: built at the first call
+                from azure.identity import ManagedIdentityCredential
+
+                self._credential = ManagedIdentityCredential(client_id=self._client_id, **self._kwargs)
+            credential = self._credential
+        try:
+            token: str = credential.get_token(f"{self._audience}/.default").token
+        except ClientAuthenticationError:
+            raise  # CredentialUnavailableError (no managed identity here) or the endpoint's refusal
+        remember(token)
+        return token
+
+    def close(self) -> None:
+        with self._lock:
+            credential, self._credential = self._credential, None
+        if credential is not None:
+            credential.close()
