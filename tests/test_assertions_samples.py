@@ -84,3 +84,11 @@ def test_gcp_sample_reaches_azure_with_the_service_accounts_token() -> None:
     output = run_sample("gcp/report.py")
     assert "the Google token's subject: service account" in output and ".iam.gserviceaccount.com" in output
     assert "token for https://graph.microsoft.com/.default: aud=https://graph.microsoft.com" in output
+
+
+def test_trust_sample_establishes_github_and_kubernetes_trust_then_uses_it() -> None:
+    output = run_sample("trust/setup_trust.py")
+    assert "github-main: trusts repo:contoso/shop:ref:refs/heads/main" in output
+    assert "aks-checkout: trusts system:serviceaccount:shop:checkout" in output
+    assert "the GitHub job got a token for storage" in output
+    assert "the checkout pod got a token for storage" in output

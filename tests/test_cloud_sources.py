@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, List
 
 import pytest
 from azure.core.exceptions import ClientAuthenticationError
@@ -212,7 +212,7 @@ def test_gcp_without_a_metadata_server_is_unavailable_quickly(
     with pytest.raises(CredentialUnavailableError) as raised:
         GcpIdentityAssertion()()
     if absent == "black-hole":
-        assert "connection_timeout=1" in raised.value.message, "it gives up after one short connect"
+        assert "timeout=1" in raised.value.message, "it gives up after one short connect"
 
 
 def test_gcp_an_answer_without_metadata_flavor_is_not_google(
@@ -319,3 +319,57 @@ def test_from_environment_uses_a_cloud_source_only_when_named(
     monkeypatch.setenv("AZURE_WIF_ASSERTION_SOURCE", "azure")
     with pytest.raises(CredentialUnavailableError, match="not one of file, github-actions"):
         FederatedTokenCredential.from_environment(**arguments).get_token(STORAGE)
+
+
+def test_aws_off_cloud_with_a_silent_metadata_address_is_unavailable(
+    sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No keys anywhere, and the instance metadata address drops packets (as off EC2): botocore's
+    chain gives up after its one-second metadata attempt."""
+    monkeypatch.delenv("AWS_EC2_METADATA_DISABLED")
+    monkeypatch.setenv("AWS_EC2_METADATA_SERVICE_ENDPOINT", "http://" + sandbox.black_hole())
+    monkeypatch.setenv("AWS_REGION", "us-east-1")
+    with pytest.raises(CredentialUnavailableError, match="No AWS credentials"):
+        AwsWebIdentityAssertion()()
+
+
+@pytest.mark.parametrize("cloud", ["gcp", "managed-identity"])
+def test_gcp_and_managed_identity_with_the_aio_credential(
+    sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch, cloud: str
+) -> None:
+    if cloud == "gcp":
+        use(monkeypatch, sandbox.gcp_metadata_env())
+        subject, issuer, source = sandbox.gcp_service_account_id, sandbox.gcp_issuer, GcpIdentityAssertion()
+    else:
+        use(monkeypatch, sandbox.managed_identity_env())
+        subject, issuer = sandbox.managed_identity_principal(), sandbox.managed_identity_issuer
+        source = ManagedIdentityAssertion()  # type: ignore[assignment]
+    credential = credential_for(sandbox, subject, issuer, source, kind=AioFederatedTokenCredential)
+
+    async def run() -> List[str]:
+        async with credential:
+            return [t.token for t in await asyncio.gather(*(credential.get_token(STORAGE) for _ in range(8)))]
+
+    tokens = asyncio.run(run())
+    assert len(set(tokens)) == 1 and sandbox.verify_access_token(tokens[0])
+    assert sandbox.request_count("token") == 1
+
+
+def test_platform_refusals_are_typed_and_explained(sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch) -> None:
+    env = sandbox.managed_identity_env()
+    env["IDENTITY_HEADER"] = "not-the-header"
+    use(monkeypatch, env)
+    with pytest.raises(ClientAuthenticationError) as managed:
+        ManagedIdentityAssertion()()
+    assert "not-the-header" not in str(managed.value)
+    use(monkeypatch, sandbox.gcp_metadata_env())
+    sandbox.answer_next(
+        1,
+        status=403,
+        body="Missing required header",
+        headers=[("Metadata-Flavor", "Google")],
+        endpoint="gce-metadata",
+    )
+    with pytest.raises(ClientAuthenticationError, match="HTTP 403") as google:
+        GcpIdentityAssertion()()
+    assert not isinstance(google.value, CredentialUnavailableError)

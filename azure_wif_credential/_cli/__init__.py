@@ -13,6 +13,8 @@ COMMANDS: Dict[str, str] = {
     "sandbox": "run the local Entra sandbox in the foreground and print the exports that point a workload at it",
     "token": "get a token with FederatedTokenCredential.from_environment() and show its expiry and claims",
     "assertion": "show the claims of the assertion the environment provides (--show prints it)",
+    "trust": "list, create and delete an app's federated identity credentials through Microsoft Graph",
+    "doctor": "check this workload's federation setup step by step and say what to fix",
 }
 
 
@@ -25,6 +27,14 @@ def _runner(command: str) -> Callable[[List[str]], int]:
         from ._sandbox import run as run_sandbox
 
         return run_sandbox
+    if command == "trust":
+        from ._trust import run as run_trust
+
+        return run_trust
+    if command == "doctor":
+        from ._doctor import run as run_doctor
+
+        return run_doctor
     from . import _token
 
     return _token.run if command == "token" else _token.run_assertion

@@ -109,6 +109,7 @@ def _print_banner(sandbox: Sandbox, tenant_id: str, client_id: str, token_file: 
         f"export AZURE_TENANT_ID={shlex.quote(tenant_id)}",
         f"export AZURE_CLIENT_ID={shlex.quote(client_id)}",
         f"export AZURE_FEDERATED_TOKEN_FILE={shlex.quote(token_file.path)}",
+        f"export AZURE_WIF_GRAPH_ENDPOINT={shlex.quote(sandbox.graph_endpoint)}",
     ]
     print("\n".join(lines), flush=True)
 

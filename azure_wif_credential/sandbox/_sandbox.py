@@ -18,6 +18,7 @@ from ._entra_errors import EntraError
 from ._entra_metadata import EntraMetadata
 from ._faults import Drop, Failure, FaultPlan, Raw
 from ._github import GithubActions
+from ._graph import Graph
 from ._http import Handler, HttpsServer, Request, Response, Route, error_response
 from ._http_client import CaPinnedHttpClient
 from ._issuer import OidcIssuer
@@ -28,6 +29,7 @@ from ._records import RecordedRequest, Recorder
 from ._sts import TokenService
 
 DEFAULT_SUBJECT = "system:serviceaccount:default:web"
+GRAPH_RESOURCE = "https://graph.microsoft.com"
 
 #: Endpoint names for request_count(), recorded(), fail_next(), set_latency() and drop_next().
 #: The "issuer-*" names cover every issuer the sandbox runs (its own, GitHub's and Pipelines').
@@ -45,6 +47,7 @@ ENDPOINTS = (
     "managed-identity",
     "azure-proxy",
     "azure-proxy-refused",
+    "graph",
 )
 
 _TENANT = "(?P<tenant>[^/]+)"
@@ -76,7 +79,8 @@ class Sandbox:
 
     ``token_lifetime`` (seconds) and ``refresh_in`` (seconds, or None to leave it out of responses)
     shape the access tokens; like ``record_bodies`` and ``clock_skew`` (the leeway, in seconds, when
-    checking an assertion's ``nbf``/``exp``) they are plain attributes a test may change at any time.
+    checking an assertion's ``nbf``/``exp``) and ``fic_propagation_delay`` (seconds before a Graph change
+    to a federated credential reaches the STS) they are plain attributes a test may change at any time.
     """
 
     host = "127.0.0.1"
@@ -89,8 +93,11 @@ class Sandbox:
         port: int = 0,
         record_bodies: bool = False,
         clock_skew: float = 0.0,
+        fic_propagation_delay: float = 0.0,
     ) -> None:
         self.token_lifetime = token_lifetime
+        #: Seconds before a federated credential created, changed or deleted through Graph governs the STS.
+        self.fic_propagation_delay = fic_propagation_delay
         self.refresh_in = refresh_in
         self.record_bodies = record_bodies
         self.clock_skew = clock_skew
@@ -192,6 +199,15 @@ class Sandbox:
             *running.github.routes(),
             *running.pipelines.routes(),
             *running.clouds.https_routes(),
+            *Graph(
+                self._directory,
+                lambda token: running.sts.verify(
+                    token, audience=[GRAPH_RESOURCE, f"{running.authority}/graph"]
+                ),
+                github_issuers=lambda: (running.github.issuer.url,),
+                loopback_issuer=lambda issuer: issuer.startswith(running.authority + "/"),
+                propagation_delay=lambda: float(self.fic_propagation_delay),
+            ).routes(),
         ]
 
     def stop(self) -> None:
@@ -355,20 +371,33 @@ class Sandbox:
 
     def register_app(
         self,
-        subject: str = DEFAULT_SUBJECT,
+        subject: str | None = DEFAULT_SUBJECT,
         *,
         tenant_id: str | None = None,
         client_id: str | None = None,
         issuer: str | None = None,
         audience: str = TOKEN_EXCHANGE_AUDIENCE,
+        graph_roles: Sequence[str] = (),
     ) -> App:
         """Register an app (new tenant and client ids unless given) with one federated credential.
 
-        The credential trusts ``issuer`` (default: :attr:`issuer`) for ``subject`` and ``audience``. An
-        existing ``client_id`` with another ``tenant_id`` puts the same app in a second tenant.
+        The credential trusts ``issuer`` (default: :attr:`issuer`) for ``subject`` and ``audience``
+        (``subject=None``: no credential at all). An existing ``client_id`` with another ``tenant_id``
+        puts the same app in a second tenant. ``graph_roles`` are the app roles it holds on Microsoft
+        Graph (e.g. ``Application.ReadWrite.All``): its Graph tokens carry them, and the sandbox's
+        Graph (:attr:`graph_endpoint`) authorizes by them.
         """
-        credential = FederatedCredential(issuer=issuer or self.issuer, subject=subject, audience=audience)
-        return self._directory.register(tenant_id, client_id, credential)
+        credential = (
+            None
+            if subject is None
+            else FederatedCredential(issuer=issuer or self.issuer, subject=subject, audience=audience)
+        )
+        return self._directory.register(tenant_id, client_id, credential, tuple(graph_roles))
+
+    @property
+    def graph_endpoint(self) -> str:
+        """The sandbox's Microsoft Graph (``{graph_endpoint}/v1.0/...``, ``{graph_endpoint}/beta/...``)."""
+        return f"{self.authority}/graph"
 
     def add_federated_credential(
         self,
@@ -478,6 +507,10 @@ class Sandbox:
         """
         if not 100 <= status <= 599:
             raise ValueError(f"status must be an HTTP status, not {status}")
+        if isinstance(headers, (str, bytes, dict)) or not all(
+            isinstance(h, tuple) and len(h) == 2 and all(isinstance(p, str) for p in h) for h in headers
+        ):
+            raise TypeError('headers must be a sequence of (name, value) pairs, e.g. [("Retry-After", "1")]')
         data = body.encode("utf-8") if isinstance(body, str) else bytes(body)
         self._faults.queue(_endpoint(endpoint), Raw(status, data, tuple(headers), content_type), count)
 

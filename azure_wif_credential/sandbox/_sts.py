@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import secrets
 import time
-from typing import Any, Mapping, Protocol
+from typing import Any, Mapping, Protocol, Sequence
 
 import jwt
 
@@ -88,7 +88,7 @@ class TokenService:
         wants_cp1 = _requests_cp1(form.get("claims"))
         return self._token_response(tenant, client_id, object_id, resource, wants_cp1)
 
-    def verify(self, token: str, *, audience: str | None = None) -> dict[str, Any]:
+    def verify(self, token: str, *, audience: str | Sequence[str] | None = None) -> dict[str, Any]:
         """The claims of an access token this service issued; raises jwt.InvalidTokenError otherwise."""
         claims: dict[str, Any] = jwt.decode(
             token,
@@ -129,13 +129,14 @@ class TokenService:
             raise errors.malformed_assertion("The 'iss', 'sub' and 'aud' claims must be strings.")
         shown_audience = ",".join(audiences)
 
-        # Entra only fetches keys for issuers the app trusts.
-        trusted = [c for c in credentials if c.issuer == issuer]
+        # Entra only fetches keys for issuers the app trusts (and only credentials that have propagated).
+        now = time.time()
+        trusted = [c for c in credentials if c.issuer == issuer and c.in_effect(now)]
         if not trusted:
             raise errors.no_matching_federated_credential(issuer, subject, shown_audience)
         self._verify_signature(assertion, header, issuer)
         self._check_time_range(claims)
-        if not any(c.subject == subject and c.audience in audiences for c in trusted):
+        if not any(_trusts(c, subject, audiences, claims) for c in trusted):
             raise errors.no_matching_federated_credential(issuer, subject, shown_audience)
 
     def _verify_signature(self, assertion: str, header: Mapping[str, Any], issuer: str) -> None:
@@ -174,6 +175,8 @@ class TokenService:
     def _token_response(
         self, tenant: str, client_id: str, object_id: str, resource: str, wants_cp1: bool
     ) -> dict[str, Any]:
+        graph = resource in GRAPH_RESOURCES or resource == getattr(self._settings, "graph_endpoint", None)
+        roles = self._directory.graph_roles(tenant, client_id) if graph else ()
         now = int(time.time())
         lifetime = int(self._settings.token_lifetime)
         claims: dict[str, Any] = {
@@ -196,6 +199,8 @@ class TokenService:
         }
         if wants_cp1:
             claims["xms_cc"] = ["CP1"]
+        if roles:
+            claims["roles"] = list(roles)  # the app roles granted to the app on Microsoft Graph
         response: dict[str, Any] = {
             "token_type": "Bearer",
             "expires_in": lifetime,
@@ -206,6 +211,24 @@ class TokenService:
         if refresh_in is not None:
             response["refresh_in"] = int(refresh_in)
         return response
+
+
+GRAPH_RESOURCES = frozenset({"https://graph.microsoft.com", "00000003-0000-0000-c000-000000000000"})
+
+
+def _trusts(
+    credential: FederatedCredential, subject: str, audiences: list[str], claims: Mapping[str, Any]
+) -> bool:
+    if credential.audience not in audiences:
+        return False
+    if credential.expression is None:
+        return credential.subject == subject
+    from ..trust._expressions import ExpressionError, parse
+
+    try:
+        return parse(credential.expression).matches(claims)
+    except ExpressionError:  # refused at create; never trusted
+        return False
 
 
 def _resource(scope: str) -> str:

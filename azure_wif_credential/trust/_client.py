@@ -1,0 +1,263 @@
+"""Federated identity credentials of one application, through Microsoft Graph (azure-core pipeline)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from typing import Any, Dict, List, Optional
+from urllib.parse import quote, urlsplit
+
+from azure.core.exceptions import AzureError, HttpResponseError
+from azure.core.pipeline import Pipeline
+from azure.core.pipeline.policies import BearerTokenCredentialPolicy
+from azure.core.rest import HttpRequest
+
+from .._config import is_loopback
+from .._pipeline import Answer, BodyTooLarge, PipelineOptions, run_bounded
+from .._redact import excerpt, get_logger
+from ._advice import advise, published_issuer
+from ._model import FederatedIdentityCredential
+
+_LOGGER = get_logger("azure_wif_credential.trust")
+_GUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+#: Microsoft Graph of each cloud, by its Entra login host.
+GRAPH_BY_AUTHORITY = {
+    "login.microsoftonline.com": "https://graph.microsoft.com",
+    "login.microsoftonline.us": "https://graph.microsoft.us",
+    "login.chinacloudapi.cn": "https://microsoftgraph.chinacloudapi.cn",
+}
+RETRY_ON_METHODS = frozenset({"GET", "POST", "PATCH", "DELETE"})
+
+
+class GraphError(HttpResponseError):
+    """Microsoft Graph refused a request: its ``code`` (e.g. ``Authorization_RequestDenied``),
+    ``message`` and ``request_id`` (quote it to support), and the HTTP ``status_code``."""
+
+    def __init__(
+        self, status_code: int, code: str, message: str, request_id: Optional[str], action: str
+    ) -> None:
+        text = f"{action}: Microsoft Graph answered HTTP {status_code} {code}: {message}"
+        if request_id:
+            text += f" (request-id {request_id})"
+        super().__init__(message=text)
+        self.status_code, self.code, self.graph_message, self.request_id = (
+            status_code,
+            code,
+            message,
+            request_id,
+        )
+
+
+def graph_endpoint_for(authority: Optional[str]) -> str:
+    host = urlsplit(authority if authority and "//" in authority else f"//{authority or ''}").hostname
+    host = host or "login.microsoftonline.com"
+    graph = GRAPH_BY_AUTHORITY.get(host.lower())
+    if graph is None:
+        raise ValueError(
+            f"No Microsoft Graph is known for the authority {authority!r}: pass graph_endpoint= (for the "
+            "sandbox: sandbox.graph_endpoint)"
+        )
+    return graph
+
+
+class FederatedIdentityCredentials:
+    """The federated identity credentials of one app registration.
+
+    :param credential: any azure-core TokenCredential that may call Graph with ``Application.ReadWrite.All``
+        (or ``.OwnedBy`` for its own app): a FederatedTokenCredential, AzureCliCredential, ...
+    :keyword application: the application (client) id. Exactly one of this and ``object_id``.
+    :keyword object_id: the application object's id.
+    :keyword graph_endpoint: Microsoft Graph's URL; by default the cloud's Graph for the credential's
+        authority (``AZURE_AUTHORITY_HOST``).
+    :keyword pipeline_options: azure-core options: ``transport``, ``connection_verify``, ``retry_*``, ...
+    """
+
+    def __init__(
+        self,
+        credential: Any,
+        *,
+        application: Optional[str] = None,
+        object_id: Optional[str] = None,
+        graph_endpoint: Optional[str] = None,
+        **pipeline_options: Any,
+    ) -> None:
+        if (application is None) == (object_id is None):
+            raise ValueError(
+                "FederatedIdentityCredentials needs exactly one of application= (client id) or object_id="
+            )
+        key = application if application is not None else object_id
+        if not isinstance(key, str) or not _GUID.fullmatch(key):
+            name = "application" if application is not None else "object_id"
+            raise ValueError(
+                f"{name} must be a GUID, not {str(key)[:60]!r} (display names are not looked up)"
+            )
+        if not callable(getattr(credential, "get_token", None)):
+            raise TypeError(
+                f"credential must be an azure-core TokenCredential, not {type(credential).__name__}"
+            )
+        if graph_endpoint is None:
+            config = getattr(getattr(credential, "_core", None), "config", None)
+            graph_endpoint = graph_endpoint_for(
+                getattr(config, "authority", None) or os.environ.get("AZURE_AUTHORITY_HOST")
+            )
+        parts = urlsplit(graph_endpoint)
+        self._graph = graph_endpoint.rstrip("/")
+        if parts.scheme != "https" or not parts.netloc or parts.query or parts.fragment:
+            raise ValueError(
+                f"graph_endpoint must be an https URL such as https://graph.microsoft.com, not {graph_endpoint!r}"
+            )
+        self._graph = graph_endpoint.rstrip("/")
+        self._application = (
+            f"applications(appId='{application}')" if application is not None else f"applications/{object_id}"
+        )
+        self._options = PipelineOptions(pipeline_options)
+        scope = f"{self._graph}/.default"
+        policies = self._options.policies(BearerTokenCredentialPolicy(credential, scope))
+        self._pipeline: Pipeline[HttpRequest, Any] = Pipeline(
+            self._options.transport or self._options.new_transport(), policies
+        )
+        self._plain: Pipeline[HttpRequest, Any] = Pipeline(
+            self._options.new_transport(), self._options.policies()
+        )
+        self._run = {**self._options.run_options(), "retry_on_methods": RETRY_ON_METHODS}
+
+    def __repr__(self) -> str:
+        return f"FederatedIdentityCredentials({self._application!r}, graph_endpoint={self._graph!r})"
+
+    def close(self) -> None:
+        self._pipeline.__exit__()
+        self._plain.__exit__()
+
+    def __enter__(self) -> FederatedIdentityCredentials:
+        return self
+
+    def __exit__(self, *args: Any) -> None:
+        self.close()
+
+    # --- the API ------------------------------------------------------------------------------
+
+    def list(self) -> List[FederatedIdentityCredential]:
+        document = self._call("GET", "v1.0", "", None, "list federated identity credentials")
+        values = document.get("value") if isinstance(document, dict) else None
+        if not isinstance(values, list):
+            raise GraphError(200, "UnexpectedAnswer", "the answer has no 'value' list", None, "list")
+        found = [FederatedIdentityCredential.from_graph(v) for v in values]
+        if any(f.subject is None for f in found):  # flexible FICs: their expressions are in beta only
+            beta = self._call("GET", "beta", "", None, "list federated identity credentials (beta)")
+            found = [FederatedIdentityCredential.from_graph(v) for v in beta.get("value", [])]
+        return found
+
+    def get(self, name: str) -> FederatedIdentityCredential:
+        version = "v1.0"
+        document = self._call(
+            "GET", version, self._key(name), None, f"get federated identity credential {name!r}"
+        )
+        found = FederatedIdentityCredential.from_graph(document)
+        if found.subject is None:
+            found = FederatedIdentityCredential.from_graph(
+                self._call("GET", "beta", self._key(name), None, "get (beta)")
+            )
+        return found
+
+    def create(self, credential: FederatedIdentityCredential) -> FederatedIdentityCredential:
+        if not isinstance(credential, FederatedIdentityCredential):
+            raise TypeError(f"create() takes a FederatedIdentityCredential, not {type(credential).__name__}")
+        credential.validate()
+        advise(credential, self._discovered_issuer)
+        version = "beta" if credential.claims_matching_expression else "v1.0"
+        body = {k: v for k, v in credential.to_graph().items() if v is not None}
+        document = self._call(
+            "POST", version, "", body, f"create federated identity credential {credential.name!r}"
+        )
+        return FederatedIdentityCredential.from_graph(document)
+
+    def update(self, name: str, **fields: Any) -> FederatedIdentityCredential:
+        current = self.get(name)
+        wanted = current.changed(**fields)
+        wanted.validate()
+        advise(wanted, self._discovered_issuer)
+        version = (
+            "beta" if wanted.claims_matching_expression or current.claims_matching_expression else "v1.0"
+        )
+        body = {k: v for k, v in wanted.to_graph().items() if k != "name"}
+        if version == "v1.0":
+            body.pop("claimsMatchingExpression", None)
+        self._call("PATCH", version, self._key(name), body, f"update federated identity credential {name!r}")
+        return self.get(name)
+
+    def delete(self, name: str) -> None:
+        self._call("DELETE", "v1.0", self._key(name), None, f"delete federated identity credential {name!r}")
+
+    # --- HTTP ---------------------------------------------------------------------------------
+
+    @staticmethod
+    def _key(name: str) -> str:
+        if not isinstance(name, str) or not name or len(name) > 120:
+            raise ValueError(f"name must be a federated identity credential's name, not {str(name)[:80]!r}")
+        return "/" + quote(name, safe="")
+
+    def _call(
+        self, method: str, version: str, suffix: str, body: Optional[Dict[str, Any]], action: str
+    ) -> Any:
+        url = f"{self._graph}/{version}/{self._application}/federatedIdentityCredentials{suffix}"
+        request = HttpRequest(method, url, json=body) if body is not None else HttpRequest(method, url)
+        try:
+            answer = run_bounded(self._pipeline, request, self._run)
+        except BodyTooLarge as error:
+            raise GraphError(0, "AnswerTooLarge", str(error), None, action) from None
+        except HttpResponseError:
+            raise
+        except AzureError as error:
+            raise GraphError(0, "Unreachable", excerpt(str(error), 300), None, action) from None
+        if answer.status >= 400:
+            raise _graph_error(answer, action)
+        if answer.status == 204 or not answer.body:
+            return {}
+        try:
+            return json.loads(answer.body)
+        except ValueError:
+            raise GraphError(
+                answer.status, "UnexpectedAnswer", "the answer is not JSON", _request_id(answer), action
+            ) from None
+
+    def _discovered_issuer(self, issuer: str) -> Optional[str]:
+        """The ``issuer`` the issuer's discovery document publishes (None when it cannot be read)."""
+        url = issuer.rstrip("/") + "/.well-known/openid-configuration"
+        if urlsplit(url).scheme != "https" and not is_loopback(url):
+            return None
+        try:
+            answer = run_bounded(
+                self._plain, HttpRequest("GET", url), self._options.run_options(), limit=256 * 1024
+            )
+        except (AzureError, BodyTooLarge) as error:
+            _LOGGER.debug("Could not read %s: %s", url, excerpt(str(error), 200))
+            return None
+        return published_issuer(answer.body) if answer.status == 200 else None
+
+
+def _request_id(answer: Answer) -> Optional[str]:
+    for name, value in answer.headers.items():
+        if name.lower() in ("request-id", "client-request-id"):
+            return value[:100]
+    return None
+
+
+def _graph_error(answer: Answer, action: str) -> GraphError:
+    code, message, request_id = (
+        f"HTTP{answer.status}",
+        excerpt(answer.body.decode("utf-8", "replace"), 300),
+        _request_id(answer),
+    )
+    try:
+        document = json.loads(answer.body)
+    except ValueError:
+        document = None
+    error = document.get("error") if isinstance(document, dict) else None
+    if isinstance(error, dict):
+        code = excerpt(str(error.get("code") or code), 100)
+        message = excerpt(str(error.get("message") or ""), 500)
+        inner = error.get("innerError")
+        if isinstance(inner, dict) and isinstance(inner.get("request-id"), str):
+            request_id = inner["request-id"][:100]
+    return GraphError(answer.status, code, message, request_id, action)
