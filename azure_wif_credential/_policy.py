@@ -64,17 +64,33 @@ class Action(enum.Enum):
     WAIT = "wait"  # mandatory or no token: wait for (or start) the one refresh
 
 
-@dataclass
 class KeyState:
     """Everything the policy knows about one key. Mutated only by the functions below, under the
-    shell's per-key lock (or on its event loop)."""
+    key's lock. (A plain class with ``__slots__``: the cache-hit path reads ``token`` on every call.)"""
 
-    token: Optional[CachedToken] = None
-    failures: int = 0
-    retry_at: float = 0.0
-    refreshing: bool = False
-    refresh_started: float = 0.0  # when the current lease began
-    generation: int = 0  # the number of the current (or last) lease
+    __slots__ = ("failures", "generation", "refresh_started", "refreshing", "retry_at", "token")
+
+    def __init__(
+        self,
+        token: Optional[CachedToken] = None,
+        failures: int = 0,
+        retry_at: float = 0.0,
+        refreshing: bool = False,
+        refresh_started: float = 0.0,  # when the current lease began
+        generation: int = 0,  # the number of the current (or last) lease
+    ) -> None:
+        self.token = token
+        self.failures = failures
+        self.retry_at = retry_at
+        self.refreshing = refreshing
+        self.refresh_started = refresh_started
+        self.generation = generation
+
+    def __repr__(self) -> str:
+        return (
+            f"KeyState(token={'<token>' if self.token else None}, failures={self.failures}, "
+            f"retry_at={self.retry_at}, refreshing={self.refreshing}, generation={self.generation})"
+        )
 
 
 @dataclass(frozen=True)

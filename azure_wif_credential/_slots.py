@@ -64,6 +64,30 @@ def shared_error(error: Optional[BaseException]) -> Exception:
         return broken
 
 
+Fresh = Callable[[Tuple[str, ...], Optional[str], bool], Optional[CachedToken]]
+
+
+def _hit_path(
+    by_arguments: Dict[Tuple[Tuple[str, ...], Optional[str], bool], Slot], policy: RefreshPolicy
+) -> Fresh:
+    """``fresh(scopes, tenant_id, enable_cae)``: the slot's token if the policy calls it FRESH, else
+    None. A closure over what it needs (no attribute lookups): it runs on every cache hit."""
+    find, clock, is_fresh = by_arguments.get, policy.clock, policy.fresh
+
+    def fresh(scopes: Tuple[str, ...], tenant_id: Optional[str], enable_cae: bool) -> Optional[CachedToken]:
+        try:
+            slot = find((scopes, tenant_id, enable_cae))
+        except TypeError:  # unhashable arguments: slot() explains what is wrong with them
+            return None
+        if slot is not None:
+            token = slot.state.token
+            if token is not None and is_fresh(token, clock()):
+                return token
+        return None
+
+    return fresh
+
+
 class SlotTable:
     """The slots of one credential. ``fresh()`` is the cache-hit path: one dict lookup keyed by the
     caller's own arguments (no validation, no key object), then the policy's FRESH test."""
@@ -72,24 +96,10 @@ class SlotTable:
         self, make_key: Callable[[Tuple[str, ...], Optional[str], bool], CacheKey], policy: RefreshPolicy
     ) -> None:
         self._make_key = make_key
-        self._clock = policy.clock
-        self._is_fresh = policy.fresh
         self._slots: Dict[CacheKey, Slot] = {}
         self._by_arguments: Dict[Tuple[Tuple[str, ...], Optional[str], bool], Slot] = {}
         self._lock = threading.Lock()
-
-    def fresh(
-        self, scopes: Tuple[str, ...], tenant_id: Optional[str], enable_cae: bool
-    ) -> Optional[CachedToken]:
-        try:
-            slot = self._by_arguments.get((scopes, tenant_id, enable_cae))
-        except TypeError:  # unhashable arguments: slot() explains what is wrong with them
-            return None
-        if slot is not None:
-            token = slot.state.token
-            if token is not None and self._is_fresh(token, self._clock()):
-                return token
-        return None
+        self.fresh = _hit_path(self._by_arguments, policy)
 
     def slot(self, scopes: Tuple[str, ...], tenant_id: Optional[str], enable_cae: bool) -> Slot:
         """The slot of the key these arguments name (validated: scopes present, tenant allowed),
