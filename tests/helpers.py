@@ -75,3 +75,15 @@ def pod_environment(monkeypatch: Any, sandbox: Sandbox, app: Any, path: Any, **e
     }
     for name, value in variables.items():
         monkeypatch.setenv(name, value)
+
+
+def sandbox_credential(sandbox: Sandbox, app: Any, subject: str = SUBJECT, **kwargs: Any) -> Any:
+    """A FederatedTokenCredential for ``app`` on the sandbox, its assertions issued for ``subject``
+    (``assertion=`` and ``kind=`` — e.g. the aio credential — may be given, as any other keyword)."""
+    from azure_wif_credential import FederatedTokenCredential
+
+    kind = kwargs.pop("kind", FederatedTokenCredential)
+    kwargs.setdefault("assertion", lambda: sandbox.issue_assertion(subject=subject))
+    kwargs.setdefault("authority", sandbox.authority)
+    kwargs.setdefault("connection_verify", sandbox.ca_file)
+    return kind(app.tenant_id, app.client_id, **kwargs)

@@ -12,6 +12,7 @@ import azure.identity
 import pytest
 from azure.core.exceptions import ClientAuthenticationError
 from azure.identity import WorkloadIdentityCredential
+from helpers import pod_environment, sandbox_credential
 
 from azure_wif_credential import FederatedTokenCredential
 from azure_wif_credential.aio import FederatedTokenCredential as AioFederatedTokenCredential
@@ -134,13 +135,7 @@ def test_without_enable_azure_proxy_the_variables_are_ignored(
     sandbox: Sandbox, bound: Dict[str, str]
 ) -> None:
     app = sandbox.register_app(subject=SUBJECT)
-    with FederatedTokenCredential(
-        app.tenant_id,
-        app.client_id,
-        assertion=lambda: sandbox.issue_assertion(subject=SUBJECT),
-        authority=sandbox.authority,
-        connection_verify=sandbox.ca_file,
-    ) as credential:
+    with sandbox_credential(sandbox, app, SUBJECT) as credential:
         credential.get_token(STORAGE)
     assert sandbox.request_count("token") == 1 and sandbox.request_count("azure-proxy") == 0
 
@@ -149,16 +144,15 @@ def test_from_environment_enables_the_proxy_with_azure_wif_enable_azure_proxy(
     sandbox: Sandbox, bound: Dict[str, str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     app = sandbox.register_app(subject=SUBJECT)
-    token_file = tmp_path / "token"
-    token_file.write_text(sandbox.issue_assertion(subject=SUBJECT))
-    for name, value in {
-        "AZURE_TENANT_ID": app.tenant_id,
-        "AZURE_CLIENT_ID": app.client_id,
-        "AZURE_FEDERATED_TOKEN_FILE": str(token_file),
-        "AZURE_AUTHORITY_HOST": sandbox.authority,
-        "AZURE_WIF_ENABLE_AZURE_PROXY": "true",
-    }.items():
-        monkeypatch.setenv(name, value)
+    pod_environment(
+        monkeypatch,
+        sandbox,
+        app,
+        tmp_path / "token",
+        subject=SUBJECT,
+        AZURE_AUTHORITY_HOST=sandbox.authority,
+        AZURE_WIF_ENABLE_AZURE_PROXY="true",
+    )
     with FederatedTokenCredential.from_environment() as credential:
         assert sandbox.verify_access_token(credential.get_token(STORAGE).token)
     assert sandbox.request_count("azure-proxy") == 2

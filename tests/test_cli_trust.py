@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 import pytest
+from helpers import pod_environment, sandbox_credential
 
-from azure_wif_credential import FederatedTokenCredential
 from azure_wif_credential._cli import main
 from azure_wif_credential.sandbox import Sandbox
 from azure_wif_credential.trust import FederatedIdentityCredential, FederatedIdentityCredentials
@@ -30,13 +30,7 @@ def admin(sandbox: Sandbox) -> Any:
 @pytest.fixture
 def fake_az(sandbox: Sandbox, admin: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """``az`` answering get-access-token with the admin app's Graph token (azure-identity runs it)."""
-    with FederatedTokenCredential(
-        admin.tenant_id,
-        admin.client_id,
-        assertion=lambda: sandbox.issue_assertion(subject=ADMIN),
-        authority=sandbox.authority,
-        connection_verify=sandbox.ca_file,
-    ) as credential:
+    with sandbox_credential(sandbox, admin, ADMIN) as credential:
         token = credential.get_token(f"{sandbox.graph_endpoint}/.default")
     answer = tmp_path / "az-answer.json"
     answer.write_text(
@@ -55,29 +49,22 @@ def workload(sandbox: Sandbox, admin: Any, monkeypatch: pytest.MonkeyPatch, tmp_
     """A pod's environment for an app in the admin's tenant that trusts nothing yet."""
     app = sandbox.register_app(subject=None, tenant_id=admin.tenant_id)
     token_file = tmp_path / "token"
-    token_file.write_text(sandbox.issue_assertion(subject=SUBJECT))
-    for name, value in {
-        "AZURE_TENANT_ID": app.tenant_id,
-        "AZURE_CLIENT_ID": app.client_id,
-        "AZURE_FEDERATED_TOKEN_FILE": str(token_file),
-        "AZURE_AUTHORITY_HOST": sandbox.authority,
-        "AZURE_WIF_CA_FILE": sandbox.ca_file,
-        "AZURE_WIF_GRAPH_ENDPOINT": sandbox.graph_endpoint,
-    }.items():
-        monkeypatch.setenv(name, value)
+    pod_environment(
+        monkeypatch,
+        sandbox,
+        app,
+        token_file,
+        subject=SUBJECT,
+        AZURE_AUTHORITY_HOST=sandbox.authority,
+        AZURE_WIF_CA_FILE=sandbox.ca_file,
+        AZURE_WIF_GRAPH_ENDPOINT=sandbox.graph_endpoint,
+    )
     return {"app": app, "token_file": token_file}
 
 
 def fics_of(sandbox: Sandbox, admin: Any, app: Any) -> FederatedIdentityCredentials:
-    credential = FederatedTokenCredential(
-        admin.tenant_id,
-        admin.client_id,
-        assertion=lambda: sandbox.issue_assertion(subject=ADMIN),
-        authority=sandbox.authority,
-        connection_verify=sandbox.ca_file,
-    )
     return FederatedIdentityCredentials(
-        credential,
+        sandbox_credential(sandbox, admin, ADMIN),
         application=app.client_id,
         graph_endpoint=sandbox.graph_endpoint,
         connection_verify=sandbox.ca_file,

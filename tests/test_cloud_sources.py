@@ -11,7 +11,7 @@ from typing import Any, Callable, List
 import pytest
 from azure.core.exceptions import ClientAuthenticationError
 from azure.identity import CredentialUnavailableError
-from helpers import VirtualClock, claims_of
+from helpers import VirtualClock, claims_of, sandbox_credential
 
 from azure_wif_credential import FederatedTokenCredential
 from azure_wif_credential._policy import RefreshPolicy
@@ -71,16 +71,7 @@ class Recording:
 
 def credential_for(sandbox: Sandbox, subject: str, issuer: str, source: Any, **kwargs: Any) -> Any:
     app = sandbox.register_app(subject=subject, issuer=issuer)
-    kind = kwargs.pop("kind", FederatedTokenCredential)
-    return kind(
-        app.tenant_id,
-        app.client_id,
-        assertion=source,
-        authority=sandbox.authority,
-        connection_verify=sandbox.ca_file,
-        retry_total=0,
-        **kwargs,
-    )
+    return sandbox_credential(sandbox, app, assertion=source, retry_total=0, **kwargs)
 
 
 # --- AWS ---------------------------------------------------------------------------------------

@@ -7,7 +7,7 @@ import warnings
 from typing import Any, Callable, Iterator, List
 
 import pytest
-from helpers import wait_until
+from helpers import sandbox_credential, wait_until
 
 from azure_wif_credential import FederatedTokenCredential, TokenExchangeError
 from azure_wif_credential.sandbox import Sandbox
@@ -30,13 +30,8 @@ ADMIN_SUBJECT = "system:serviceaccount:platform:trust-admin"
 
 def admin_credential(sandbox: Sandbox, tenant_id: str, roles: List[str]) -> FederatedTokenCredential:
     admin = sandbox.register_app(subject=ADMIN_SUBJECT, tenant_id=tenant_id, graph_roles=roles)
-    return FederatedTokenCredential(
-        admin.tenant_id,
-        admin.client_id,
-        assertion=lambda: sandbox.issue_assertion(subject=ADMIN_SUBJECT),
-        authority=sandbox.authority,
-        connection_verify=sandbox.ca_file,
-    )
+    credential: FederatedTokenCredential = sandbox_credential(sandbox, admin, ADMIN_SUBJECT)
+    return credential
 
 
 @pytest.fixture
@@ -71,14 +66,10 @@ def workload(sandbox: Sandbox, app: Any, subject: str, issuer: Any = None) -> Fe
     def assertion() -> str:
         return sandbox.issue_assertion(subject=subject) if issuer is None else issuer()
 
-    return FederatedTokenCredential(
-        app.tenant_id,
-        app.client_id,
-        assertion=assertion,
-        authority=sandbox.authority,
-        connection_verify=sandbox.ca_file,
-        retry_total=0,
+    credential: FederatedTokenCredential = sandbox_credential(
+        sandbox, app, assertion=assertion, retry_total=0
     )
+    return credential
 
 
 def test_create_list_get_update_delete_and_the_sts_follows(
@@ -393,3 +384,22 @@ def test_warnings_for_the_mistakes_users_make(
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         fics.create(FederatedIdentityCredential(name="fine", issuer=sandbox.issuer, subject="fine"))
+
+
+def test_a_graph_error_that_echoes_the_bearer_token_does_not_show_it(
+    sandbox: Sandbox, make_fics: Callable[..., FederatedIdentityCredentials]
+) -> None:
+    fics = make_fics()
+    fics.list()
+    sandbox.answer_next(
+        1,
+        status=400,
+        body='{"error": {"code": "Echo", "message": "you sent {authorization}"}}',
+        endpoint="graph",
+    )
+    with pytest.raises(GraphError) as raised:
+        fics.list()
+    sent = sandbox.recorded("graph")[-1]
+    assert raised.value.code == "Echo" and "you sent" in str(raised.value)
+    assert "eyJ" not in str(raised.value) and "Bearer" not in raised.value.graph_message
+    assert sent.headers.get("authorization") == "<redacted>", "the sandbox records no secret either"

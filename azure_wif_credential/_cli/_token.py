@@ -19,13 +19,16 @@ from .._credential import FederatedTokenCredential
 CA_FILE_VARIABLE = "AZURE_WIF_CA_FILE"
 
 
-def _common(parser: argparse.ArgumentParser) -> None:
+def common_options(
+    parser: argparse.ArgumentParser, endpoints: str = "the authority and CI endpoints"
+) -> None:
+    """``--ca-file`` (default ``$AZURE_WIF_CA_FILE``) and ``--json``, as every command takes them."""
     parser.add_argument(
         "--ca-file",
         default=os.environ.get(CA_FILE_VARIABLE),
-        help=f"CA bundle to trust for the authority and CI endpoints (connection_verify); default ${CA_FILE_VARIABLE}",
+        help=f"CA bundle to trust for {endpoints} (connection_verify); default ${CA_FILE_VARIABLE}",
     )
-    parser.add_argument("--json", action="store_true", help="print one JSON object instead of text")
+    parser.add_argument("--json", action="store_true", help="print JSON instead of text")
 
 
 def _options(args: argparse.Namespace) -> Dict[str, Any]:
@@ -47,7 +50,7 @@ def run(argv: List[str]) -> int:
         help="another tenant for this one request (the CLI adds it to additionally_allowed_tenants)",
     )
     parser.add_argument("--show-token", action="store_true", help="also print the access token itself")
-    _common(parser)
+    common_options(parser)
     args = parser.parse_args(argv)
     options = _options(args)
     if args.tenant:
@@ -89,7 +92,7 @@ def run_assertion(argv: List[str]) -> int:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     parser.add_argument("--show", action="store_true", help="print the assertion itself (and nothing else)")
-    _common(parser)
+    common_options(parser)
     args = parser.parse_args(argv)
     from .._environment import read_environment
 

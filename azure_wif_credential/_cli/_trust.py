@@ -15,7 +15,7 @@ from typing import Any, Dict, List, Optional, Tuple
 from azure.core.exceptions import ClientAuthenticationError
 
 from .._audience import audience_for_authority
-from ._token import CA_FILE_VARIABLE
+from ._token import common_options
 
 #: The Graph the CLI talks to when --graph-endpoint is not given (the sandbox's CLI exports it).
 GRAPH_ENDPOINT_VARIABLE = "AZURE_WIF_GRAPH_ENDPOINT"
@@ -27,12 +27,7 @@ def graph_options(parser: argparse.ArgumentParser) -> None:
         default=os.environ.get(GRAPH_ENDPOINT_VARIABLE),
         help=f"Microsoft Graph's URL (default ${GRAPH_ENDPOINT_VARIABLE}, else the cloud's Graph for AZURE_AUTHORITY_HOST)",
     )
-    parser.add_argument(
-        "--ca-file",
-        default=os.environ.get(CA_FILE_VARIABLE),
-        help=f"CA bundle to trust for the authority and Graph (connection_verify); default ${CA_FILE_VARIABLE}",
-    )
-    parser.add_argument("--json", action="store_true", help="print JSON instead of text")
+    common_options(parser, "the authority and Graph")
 
 
 def graph_credential(ca_file: Optional[str]) -> Tuple[Any, str]:
