@@ -250,7 +250,9 @@ class PersistentTokenCache:
         if lock is None:
             return
         try:
-            document = self._load() or _empty()
+            document = self._load()
+            if document is None:  # not a regular file, or unreadable: never written into (memory only)
+                return
             change(document)
             self._persistence.save(json.dumps(document, separators=(",", ":")))
             if not self._persistence.is_encrypted:

@@ -359,3 +359,46 @@ def test_from_environment_takes_the_keyword_too(
         ) as credential:
             tokens.append(credential.get_token(STORAGE).token)
     assert tokens[0] == tokens[1] and sandbox.request_count("token") == 1
+
+
+def test_sixty_four_cold_threads_in_one_process_still_make_one_request(
+    sandbox: Sandbox, app: Any, home: Path
+) -> None:
+    source = CountingAssertion(sandbox, SUBJECT)
+    credential = make(sandbox, app, source)
+    barrier = threading.Barrier(64)
+    tokens: List[str] = []
+
+    def call() -> None:
+        barrier.wait()
+        tokens.append(credential.get_token(STORAGE).token)
+
+    threads = [threading.Thread(target=call) for _ in range(64)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    credential.close()
+    assert len(tokens) == 64 and len(set(tokens)) == 1
+    assert sandbox.request_count("token") == 1 and source.calls == 1
+
+
+@pytest.mark.parametrize("kind", ["fifo", "directory", "device"])
+def test_a_cache_path_that_is_not_a_file_is_never_read(
+    sandbox: Sandbox, app: Any, home: Path, kind: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A FIFO would block a reader forever, /dev/zero would never end: neither is opened."""
+    location = home / ".IdentityService" / "deploy.wif"
+    location.parent.mkdir()
+    if kind == "fifo":
+        os.mkfifo(location)
+    elif kind == "directory":
+        location.mkdir()
+    else:
+        location.symlink_to("/dev/zero")
+    with caplog.at_level(logging.WARNING, logger="azure_wif_credential"):
+        with make(sandbox, app) as credential:
+            assert sandbox.verify_access_token(credential.get_token(STORAGE).token)
+    assert any(
+        "not a regular file" in r.getMessage() or "could not write" in r.getMessage() for r in caplog.records
+    )
