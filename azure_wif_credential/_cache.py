@@ -72,7 +72,3 @@ class MemoryTokenCache:
 
     def lease(self, key: CacheKey, timeout: float) -> Lease:
         return FREE_LEASE
-
-    def clear(self) -> None:
-        with self._lock:
-            self._tokens.clear()

@@ -113,11 +113,10 @@ class CredentialCore:
             self.transport.__enter__()
 
     async def aenter(self) -> None:
-        if self.transport is not None:
-            if is_async_transport(self.transport):
-                await self.transport.__aenter__()
-            else:
-                self.transport.__enter__()
+        if self.transport is not None and is_async_transport(self.transport):
+            await self.transport.__aenter__()
+        else:
+            self.enter()
 
     def close(self) -> None:
         """Drop the MSAL clients and close the transport; the next call starts afresh (reopen)."""
@@ -126,12 +125,9 @@ class CredentialCore:
             self.transport.__exit__(None, None, None)
 
     async def aclose(self) -> None:
-        self.exchange.close()
-        if self.transport is not None:
-            if is_async_transport(self.transport):
-                await self.transport.__aexit__(None, None, None)
-            else:
-                self.transport.__exit__(None, None, None)
+        self.close()  # the exchange, and a sync transport
+        if self.transport is not None and is_async_transport(self.transport):
+            await self.transport.__aexit__(None, None, None)
 
     def __repr__(self) -> str:
         return (

@@ -6,11 +6,12 @@ has no side effect)."""
 from __future__ import annotations
 
 import inspect
+import json
 import math
 import os
 import time
 from dataclasses import dataclass
-from typing import Any, Dict, Iterable, List, Mapping, Optional
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple
 
 from azure.core.pipeline import Pipeline
 from azure.core.pipeline.policies import (
@@ -258,3 +259,22 @@ def run_bounded(
         return _Reader(response, limit, run_options).read_all(response.iter_bytes())
     finally:
         response.close()
+
+
+def get_json(
+    pipeline: Pipeline[HttpRequest, Any], url: str, run_options: Mapping[str, Any], limit: int = 512 * 1024
+) -> Tuple[Optional[Dict[str, Any]], str]:
+    """GET a JSON object (a discovery document, a JWKS), read bounded: the object, or None and why."""
+    from azure.core.exceptions import AzureError
+
+    try:
+        answer = run_bounded(pipeline, HttpRequest("GET", url), run_options, limit=limit)
+    except (AzureError, BodyTooLarge) as error:
+        return None, type(error).__name__
+    if answer.status != 200:
+        return None, f"HTTP {answer.status}"
+    try:
+        document = json.loads(answer.body)
+    except (ValueError, RecursionError):
+        return None, "not JSON"
+    return (document, "") if isinstance(document, dict) else (None, "not a JSON object")

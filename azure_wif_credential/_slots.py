@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import threading
 from concurrent.futures import Future
-from typing import Callable, Dict, Iterator, Optional, Tuple
+from typing import Callable, Dict, Optional, Tuple
 
 from ._errors import TokenExchangeError
 from ._policy import CachedToken, CacheKey, KeyState, RefreshPolicy
@@ -111,7 +111,3 @@ class SlotTable:
                 slot = self._slots[key] = Slot(key)
             self._by_arguments[(scopes, tenant_id, bool(enable_cae))] = slot
         return slot
-
-    def __iter__(self) -> Iterator[Slot]:
-        with self._lock:
-            return iter(list(self._slots.values()))

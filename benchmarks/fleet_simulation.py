@@ -65,6 +65,7 @@ class Entra:
     """Counts the requests that reach it, per simulated second; fails them during the outage."""
 
     clock: Clock
+    policy: RefreshPolicy
     requests: Counter[int] = field(default_factory=Counter)
     failures: int = 0
 
@@ -74,11 +75,7 @@ class Entra:
         if OUTAGE_START <= now < OUTAGE_START + OUTAGE_LENGTH:
             self.failures += 1
             raise TokenExchangeError("AADSTS90033: outage (simulated)", retryable=True)
-        return token_from_result(policy_of(self), now, TOKEN_LIFETIME, None, "simulated-access-token")
-
-
-def policy_of(entra: Entra) -> RefreshPolicy:
-    return entra.policy  # type: ignore[attr-defined, no-any-return]
+        return token_from_result(self.policy, now, TOKEN_LIFETIME, None, "simulated-access-token")
 
 
 class SimulatedCore:
@@ -88,13 +85,6 @@ class SimulatedCore:
         self.policy = policy
         self.cache = MemoryTokenCache()
         self.entra = entra
-        self.exchange = self
-
-    def source(self) -> str:
-        return ASSERTION
-
-    def exchange_token(self, key: CacheKey) -> CachedToken:
-        return self.entra.exchange(key)
 
     def key(self, scopes: Tuple[str, ...], tenant_id: Optional[str], enable_cae: bool) -> CacheKey:
         return CacheKey(scopes, "tenant", enable_cae)
@@ -119,7 +109,7 @@ class SimulatedCredential:
 
     def _perform(self, effect: Any) -> Any:
         if isinstance(effect, Exchange):
-            return self.core.exchange_token(effect.key)
+            return self.core.entra.exchange(effect.key)
         if isinstance(effect, CallSource):
             return ASSERTION
         if isinstance(effect, Blocking):
@@ -136,9 +126,8 @@ class SimulatedCredential:
 def simulate(credentials: int, policy_type: type, seed: int) -> Dict[str, Any]:
     random.seed(seed)
     clock = Clock()
-    entra = Entra(clock)
     policy = policy_type(clock=clock)
-    entra.policy = policy  # type: ignore[attr-defined]
+    entra = Entra(clock, policy)
     fleet = [SimulatedCredential(policy, entra) for _ in range(credentials)]
     # Steady state before t=0: each credential holds a token issued at a random moment of the last hour.
     for credential in fleet:

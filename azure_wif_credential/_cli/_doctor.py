@@ -248,31 +248,17 @@ class Doctor:
         )
 
     def fetch_json(self, url: str) -> Tuple[Optional[Dict[str, Any]], str]:
-        from azure.core.exceptions import AzureError
         from azure.core.pipeline import Pipeline
-        from azure.core.rest import HttpRequest
 
-        from .._pipeline import BodyTooLarge, PipelineOptions, run_bounded
+        from .._pipeline import PipelineOptions, get_json
 
         if not url.startswith("https://"):
             return None, "not an https URL"
         options = PipelineOptions(
             {**self.options, "retry_total": 1, "connection_timeout": 5, "read_timeout": 10}
         )
-        try:
-            with Pipeline(options.new_transport(), options.policies()) as pipeline:
-                answer = run_bounded(
-                    pipeline, HttpRequest("GET", url), options.run_options(), limit=512 * 1024
-                )
-        except (AzureError, BodyTooLarge) as error:
-            return None, type(error).__name__
-        if answer.status != 200:
-            return None, f"HTTP {answer.status}"
-        try:
-            document = json.loads(answer.body)
-        except ValueError:
-            return None, "not JSON"
-        return (document, "") if isinstance(document, dict) else (None, "not a JSON object")
+        with Pipeline(options.new_transport(), options.policies()) as pipeline:
+            return get_json(pipeline, url, options.run_options())
 
 
 def _score(fic: Any, presented: Dict[str, Any], audiences: List[Any]) -> int:

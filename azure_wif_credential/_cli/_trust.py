@@ -4,6 +4,7 @@ credentials, through Microsoft Graph."""
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import re
@@ -133,15 +134,7 @@ def create_command(app: str, fic: Any, graph_endpoint: Optional[str]) -> str:
 
 
 def describe(fic: Any) -> Dict[str, Any]:
-    return {
-        "name": fic.name,
-        "issuer": fic.issuer,
-        "subject": fic.subject,
-        "claims_matching_expression": fic.claims_matching_expression,
-        "audiences": fic.audiences,
-        "description": fic.description,
-        "id": fic.id,
-    }
+    return dataclasses.asdict(fic)
 
 
 def run(argv: List[str]) -> int:

@@ -37,62 +37,57 @@ def assertion_from_environment(
     """The first source whose variables are all set in ``environ``, with a short description.
 
     Precedence: ``AZURE_FEDERATED_TOKEN_FILE`` → GitHub Actions → Azure Pipelines (see
-    :data:`DETECTION_ORDER`); None when none is complete. ``authority`` (the Entra login host) chooses
-    the GitHub audience for sovereign clouds; ``pipeline_options`` go to the network sources.
-    Nothing is read but ``environ``, and no network is used.
+    :data:`DETECTION_ORDER`); None when none is complete. ``AZURE_WIF_ASSERTION_SOURCE`` names one
+    source instead (ValueError for a name we do not know); the cloud sources are chosen only so.
+    ``authority`` (the Entra login host) chooses the audience for sovereign clouds;
+    ``pipeline_options`` go to the network sources. Nothing is read but ``environ``, and no network is
+    used.
     """
     check_pipeline_options(pipeline_options, "assertion_from_environment")
     chosen = (environ.get(SOURCE) or "").strip().lower()
-    if chosen:
-        return _chosen(chosen, environ, authority, pipeline_options)
-    token_file = environ.get(TOKEN_FILE)
-    if token_file:
-        return FileAssertion(token_file), f"token file {token_file}"
-    if all(environ.get(name) for name in _GITHUB):
-        return (
-            GitHubActionsAssertion(authority=authority, environ=environ, **pipeline_options),
-            "GitHub Actions",
-        )
-    if all(environ.get(name) for name in _PIPELINES):
-        return AzurePipelinesAssertion(environ=environ, **pipeline_options), "Azure Pipelines"
+    if chosen and chosen not in SOURCES:
+        raise ValueError(f"{SOURCE}={chosen[:40]!r} is not one of {', '.join(SOURCES)}")
+    for name in (chosen,) if chosen else _DETECTED:
+        found = _build(name, environ, authority, pipeline_options)
+        if found is not None:
+            return found
     return None
 
 
-def _chosen(
-    chosen: str, environ: Mapping[str, str], authority: Optional[str], pipeline_options: Mapping[str, Any]
+_DETECTED = ("file", "github-actions", "azure-pipelines")
+
+
+def _build(
+    name: str, environ: Mapping[str, str], authority: Optional[str], pipeline_options: Mapping[str, Any]
 ) -> Optional[Tuple[AssertionSource, str]]:
-    """The source ``AZURE_WIF_ASSERTION_SOURCE`` names (ValueError for a name we do not know)."""
-    audience = audience_for_authority(authority or environ.get("AZURE_AUTHORITY_HOST"))
-    if chosen == "aws":
-        from ._aws import AwsWebIdentityAssertion
-
-        return AwsWebIdentityAssertion(
-            audience
-        ), "AWS STS GetWebIdentityToken (AZURE_WIF_ASSERTION_SOURCE=aws)"
-    if chosen == "gcp":
-        from ._gcp import GcpIdentityAssertion
-
-        return GcpIdentityAssertion(
-            audience, **pipeline_options
-        ), "the Google Cloud metadata server (AZURE_WIF_ASSERTION_SOURCE=gcp)"
-    if chosen == "managed-identity":
-        from ._managed_identity import ManagedIdentityAssertion
-
-        client_id = environ.get(MANAGED_IDENTITY_CLIENT_ID) or None
-        return ManagedIdentityAssertion(
-            client_id, audience=audience
-        ), f"managed identity {client_id or '(system-assigned)'}"
-    if chosen not in SOURCES:
-        raise ValueError(f"{SOURCE}={chosen[:40]!r} is not one of {', '.join(SOURCES)}")
-    if chosen == "file":
+    """Source ``name`` (one of :data:`SOURCES`) if ``environ`` provides what it needs, else None."""
+    if name == "file":
         path = environ.get(TOKEN_FILE)
         return (FileAssertion(path), f"token file {path}") if path else None
-    if chosen == "github-actions":
-        if not all(environ.get(name) for name in _GITHUB):
+    if name == "github-actions":
+        if not all(environ.get(variable) for variable in _GITHUB):
             return None
         return GitHubActionsAssertion(
             authority=authority, environ=environ, **pipeline_options
         ), "GitHub Actions"
-    if not all(environ.get(name) for name in _PIPELINES):
-        return None
-    return AzurePipelinesAssertion(environ=environ, **pipeline_options), "Azure Pipelines"
+    if name == "azure-pipelines":
+        if not all(environ.get(variable) for variable in _PIPELINES):
+            return None
+        return AzurePipelinesAssertion(environ=environ, **pipeline_options), "Azure Pipelines"
+    audience = audience_for_authority(authority or environ.get("AZURE_AUTHORITY_HOST"))
+    if name == "aws":
+        from ._aws import AwsWebIdentityAssertion
+
+        return AwsWebIdentityAssertion(audience), f"AWS STS GetWebIdentityToken ({SOURCE}=aws)"
+    if name == "gcp":
+        from ._gcp import GcpIdentityAssertion
+
+        return GcpIdentityAssertion(
+            audience, **pipeline_options
+        ), f"the Google Cloud metadata server ({SOURCE}=gcp)"
+    from ._managed_identity import ManagedIdentityAssertion
+
+    client_id = environ.get(MANAGED_IDENTITY_CLIENT_ID) or None
+    return ManagedIdentityAssertion(
+        client_id, audience=audience
+    ), f"managed identity {client_id or '(system-assigned)'}"

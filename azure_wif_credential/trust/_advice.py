@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import json
 import re
 import warnings
-from typing import Any, Callable, Optional
+from typing import Callable, Optional
 from urllib.parse import urlsplit
 
 from ._model import FederatedIdentityCredential
@@ -55,13 +54,3 @@ def advise(
                 TrustWarning,
                 stacklevel=3,
             )
-
-
-def published_issuer(body: bytes) -> Optional[str]:
-    """The ``issuer`` of a discovery document, if it is one."""
-    try:
-        document: Any = json.loads(body)
-    except ValueError:
-        return None
-    issuer = document.get("issuer") if isinstance(document, dict) else None
-    return issuer if isinstance(issuer, str) else None

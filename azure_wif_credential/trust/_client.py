@@ -14,9 +14,9 @@ from azure.core.pipeline.policies import BearerTokenCredentialPolicy
 from azure.core.rest import HttpRequest
 
 from .._config import is_loopback
-from .._pipeline import Answer, BodyTooLarge, PipelineOptions, run_bounded
+from .._pipeline import Answer, BodyTooLarge, PipelineOptions, get_json, run_bounded
 from .._redact import excerpt, get_logger
-from ._advice import advise, published_issuer
+from ._advice import advise
 from ._model import FederatedIdentityCredential
 
 _LOGGER = get_logger("azure_wif_credential.trust")
@@ -226,14 +226,12 @@ class FederatedIdentityCredentials:
         url = issuer.rstrip("/") + "/.well-known/openid-configuration"
         if urlsplit(url).scheme != "https" and not is_loopback(url):
             return None
-        try:
-            answer = run_bounded(
-                self._plain, HttpRequest("GET", url), self._options.run_options(), limit=256 * 1024
-            )
-        except (AzureError, BodyTooLarge) as error:
-            _LOGGER.debug("Could not read %s: %s", url, excerpt(str(error), 200))
+        document, problem = get_json(self._plain, url, self._options.run_options(), limit=256 * 1024)
+        if document is None:
+            _LOGGER.debug("Could not read %s: %s", url, problem)
             return None
-        return published_issuer(answer.body) if answer.status == 200 else None
+        published = document.get("issuer")
+        return published if isinstance(published, str) else None
 
 
 def _request_id(answer: Answer) -> Optional[str]:
