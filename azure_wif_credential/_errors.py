@@ -14,6 +14,7 @@ from azure.core.exceptions import ClientAuthenticationError
 from ._audience import EXCHANGE_AUDIENCES, PUBLIC_CLOUD_AUDIENCE
 from ._claims import format_time
 from ._redact import first_line
+from ._retry_after import when_text
 
 #: Codes for "no federated identity credential matches the assertion" (all / issuer / audience / subject).
 FIC_MISMATCH_CODES = frozenset({70021, 700211, 700212, 700213})
@@ -58,8 +59,10 @@ class TokenExchangeError(ClientAuthenticationError):
 
     Attributes: ``oauth_error`` (OAuth error, e.g. ``invalid_client``), ``error_codes`` (AADSTS numbers),
     ``description`` (Entra's text), ``correlation_id``, ``trace_id``, ``status_code`` (HTTP status or
-    None), ``hint`` (what to check, from the assertion's claims) and ``retryable`` (whether trying again
-    later may succeed: 429, 5xx and transport failures).
+    None), ``hint`` (what to check, from the assertion's claims), ``retryable`` (whether trying again
+    later may succeed: 429, 5xx and transport failures) and ``retry_after`` (seconds from when it was
+    raised until the service, or the credential's hold after a failure, lets a new attempt through;
+    None when nothing was said).
     """
 
     def __init__(
@@ -74,8 +77,10 @@ class TokenExchangeError(ClientAuthenticationError):
         status_code: Optional[int] = None,
         hint: Optional[str] = None,
         retryable: bool = False,
+        retry_after: Optional[float] = None,
     ) -> None:
         _init_without_context(self, message)
+        self.retry_after = retry_after
         self.oauth_error = error
         self.error_codes = list(error_codes)
         self.description = description
@@ -181,8 +186,10 @@ def error_from_entra(
     tenant_id: str,
     client_id: str,
     status_code: Optional[int] = None,
+    retry_after: Optional[float] = None,
 ) -> TokenExchangeError:
-    """An Entra error response (as MSAL returns it) → TokenExchangeError with a hint."""
+    """An Entra error response (as MSAL returns it) → TokenExchangeError with a hint (and, when Entra
+    said when to come back, ``retry_after``)."""
     description = str(result.get("error_description") or "")
     raw_codes = result.get("error_codes") or []
     codes = [int(c) for c in raw_codes if isinstance(c, int) or (isinstance(c, str) and c.isdigit())]
@@ -195,6 +202,8 @@ def error_from_entra(
     ]
     if hint:
         parts.append(f"Hint: {hint}")
+    if retry_after is not None:
+        parts.append(f"Entra asked to try again {when_text(retry_after)}.")
     if correlation_id:
         parts.append(f"Correlation ID: {correlation_id}")
     retryable = (status_code is not None and (status_code == 429 or status_code >= 500)) or error in (
@@ -210,7 +219,8 @@ def error_from_entra(
         trace_id=str(result["trace_id"]) if result.get("trace_id") else None,
         status_code=status_code,
         hint=hint,
-        retryable=retryable,
+        retryable=retryable or retry_after is not None,
+        retry_after=retry_after,
     )
 
 

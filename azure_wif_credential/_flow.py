@@ -18,7 +18,7 @@ import inspect
 from typing import Any, Callable, Generator, Iterator, Optional, Union
 
 from ._cache import Lease
-from ._errors import TokenExchangeError
+from ._errors import AssertionSourceError, TokenExchangeError, credential_unavailable
 from ._inputs import assertion_errors, checked_assertion, checked_claims
 from ._policy import (
     Action,
@@ -31,7 +31,7 @@ from ._policy import (
     finish_refresh,
     usable_stored,
 )
-from ._redact import error_text, get_logger
+from ._redact import error_text, get_logger, safe_text
 from ._slots import Pending, Slot
 
 _LOGGER = get_logger("azure_wif_credential")
@@ -259,6 +259,8 @@ class Flows:
             pending = slot.pending
             current = state.token
             wait = policy.wait_left(state, now)
+            if action is Action.FAIL:
+                raise repeated_error(state.last_error, state.held_until - now)
         if action is not Action.WAIT:
             assert current is not None
             if generation is not None and pending is not None:
@@ -269,21 +271,27 @@ class Flows:
                     self._if_never_started(refresh, slot, generation, pending, error)
             return current
         assert pending is not None
-        if generation is not None:
-            refresh = self.refresh(slot, generation, pending)
-            try:
-                led: CachedToken = yield Run(refresh, pending)
-                return led
-            except WaitTimedOut:
-                raise refresh_timed_out(slot.key, policy) from None
-            except BaseException as error:
-                self._if_never_started(refresh, slot, generation, pending, error)
-                raise
         try:
+            if generation is not None:
+                refresh = self.refresh(slot, generation, pending)
+                try:
+                    led: CachedToken = yield Run(refresh, pending)
+                    return led
+                except BaseException as error:
+                    self._if_never_started(refresh, slot, generation, pending, error)
+                    raise
             shared: CachedToken = yield Wait(pending, wait)
             return shared
-        except WaitTimedOut:
-            raise refresh_timed_out(slot.key, policy) from None
+        except Exception as error:
+            # The refresh failed (or outlived its lease): a token that has not expired is still better
+            # than an error (the failure was logged as a WARNING where it ended).
+            with slot.lock:
+                kept = slot.state.token
+                if kept is not None and policy.clock() < kept.expires_on:
+                    return kept
+            if isinstance(error, WaitTimedOut):
+                raise refresh_timed_out(slot.key, policy) from None
+            raise
 
     def refresh(self, slot: Slot, generation: int, pending: Pending) -> Flow:
         """Lease ``generation`` of ``slot``'s one refresh. Its outcome goes to every waiter through
@@ -366,6 +374,34 @@ def refresh_timed_out(key: CacheKey, policy: Any) -> TokenExchangeError:
     )
 
 
+def repeated_error(error: Optional[BaseException], left: float) -> Exception:
+    """What a caller without a valid token gets while its key is held after a failure: the last
+    error again (a new exception of its kind, not the shared object), saying when the next attempt is
+    allowed."""
+    left = max(0.0, left)
+    note = f" (Not tried again yet: the next attempt for this token is allowed in {left:.1f} s.)"
+    if isinstance(error, TokenExchangeError):
+        return TokenExchangeError(
+            error.message + note,
+            error=error.oauth_error,
+            error_codes=error.error_codes,
+            description=error.description,
+            correlation_id=error.correlation_id,
+            trace_id=error.trace_id,
+            status_code=error.status_code,
+            hint=error.hint,
+            retryable=True,
+            retry_after=left,
+        )
+    text = safe_text(error).strip() if error is not None else "The last token request failed."
+    text = text or type(error).__name__
+    if type(error).__name__ == "CredentialUnavailableError":
+        return credential_unavailable(text + note)
+    if isinstance(error, AssertionSourceError):
+        return AssertionSourceError(text + note)
+    return TokenExchangeError(text + note, retryable=True, retry_after=left)
+
+
 def settle(
     policy: RefreshPolicy,
     key: CacheKey,
@@ -383,7 +419,7 @@ def settle(
     try:
         with lock if lock is not None else contextlib.nullcontext():
             now = policy.clock()
-            delay = finish_refresh(state, generation, policy, now, token, counted=counted)
+            delay = finish_refresh(state, generation, policy, now, token, counted=counted, error=error)
         if error is not None and counted:
             log_failure(key, state, error, delay, now)
     finally:

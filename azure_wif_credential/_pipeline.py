@@ -15,22 +15,22 @@ from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple
 
 from azure.core.pipeline import Pipeline
 from azure.core.pipeline.policies import (
-    AsyncRetryPolicy,
     HeadersPolicy,
     HttpLoggingPolicy,
     ProxyPolicy,
-    RetryPolicy,
     UserAgentPolicy,
 )
 from azure.core.pipeline.transport import HttpTransport
 from azure.core.rest import HttpRequest
 
+from ._retry_after import AsyncCappedRetryPolicy, CappedRetryPolicy
 from ._version import VERSION
 
 #: Seconds; azure-core's own defaults are 300 s each.
 DEFAULT_CONNECTION_TIMEOUT = 10.0
 DEFAULT_READ_TIMEOUT = 30.0
-#: Up to 3 retries after 0 s, 1 s, 2 s (exponential, at most 8 s; a Retry-After header wins).
+#: Up to 3 retries after 0 s, 1 s, 2 s (exponential, at most 8 s; a Retry-After header of up to
+#: MAX_IN_CALL_WAIT wins, a longer one ends the call at once: see ``_retry_after``).
 DEFAULT_RETRY: Dict[str, Any] = {"retry_total": 3, "retry_backoff_factor": 0.5, "retry_backoff_max": 8}
 #: Options that configure the RequestsTransport; the others configure the policies.
 TRANSPORT_OPTIONS = ("connection_verify", "connection_cert", "connection_data_block_size", "session")
@@ -149,7 +149,7 @@ class PipelineOptions:
             HeadersPolicy(**options),
             UserAgentPolicy(sdk_moniker=f"azure-wif-credential/{VERSION}", **options),
             ProxyPolicy(**options),
-            AsyncRetryPolicy(**options) if asynchronous else RetryPolicy(**options),
+            AsyncCappedRetryPolicy(**options) if asynchronous else CappedRetryPolicy(**options),
             HttpLoggingPolicy(**options),  # URL and allow-listed headers only; never bodies
             *extra,
         ]

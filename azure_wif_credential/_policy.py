@@ -12,6 +12,13 @@ Windows for a token issued at ``issued`` that expires at ``expires_on``:
 
 A failed advisory refresh keeps the old token and is retried after a jittered exponential backoff.
 
+After any failed refresh the key is *held* (a negative cache, as MSAL's throttled client does): for the
+``Retry-After`` the service sent (up to ``retry_after_max``), else for a short jittered delay that grows
+with consecutive failures (``hold_initial`` .. ``hold_max``). While it is held no request leaves for that
+key: a caller whose token has not expired is served it, also in the mandatory window; a caller without
+one gets the last error at once, saying when the next attempt is allowed. So a key costs a failing
+service a few requests per second at most, whatever the call rate.
+
 Every refresh that begins ends: :func:`begin_refresh` hands out a numbered lease, :func:`finish_refresh`
 (which cannot fail) settles it, and a lease older than ``refresh_timeout`` may be taken over, so a
 refresh stuck in a hung source can never hold a key for good.
@@ -60,15 +67,25 @@ class CachedToken:
 class Action(enum.Enum):
     SERVE = "serve"  # fresh: return the cached token
     SERVE_AND_REFRESH = "serve_and_refresh"  # advisory: return it, and start the one background refresh
-    SERVE_DURING_BACKOFF = "serve_during_backoff"  # advisory, but the last refresh failed recently
+    SERVE_DURING_BACKOFF = "serve_during_backoff"  # the last refresh failed recently; the token is valid
     WAIT = "wait"  # mandatory or no token: wait for (or start) the one refresh
+    FAIL = "fail"  # no valid token and the key is held after a failure: the last error, at once
 
 
 class KeyState:
     """Everything the policy knows about one key. Mutated only by the functions below, under the
     key's lock. (A plain class with ``__slots__``: the cache-hit path reads ``token`` on every call.)"""
 
-    __slots__ = ("failures", "generation", "refresh_started", "refreshing", "retry_at", "token")
+    __slots__ = (
+        "failures",
+        "generation",
+        "held_until",
+        "last_error",
+        "refresh_started",
+        "refreshing",
+        "retry_at",
+        "token",
+    )
 
     def __init__(
         self,
@@ -85,6 +102,10 @@ class KeyState:
         self.refreshing = refreshing
         self.refresh_started = refresh_started
         self.generation = generation
+        #: After a failure: no request for this key before then (Retry-After, or the short hold) ...
+        self.held_until = 0.0
+        #: ... and what callers without a valid token get meanwhile.
+        self.last_error: Optional[BaseException] = None
 
     def __repr__(self) -> str:
         return (
@@ -103,6 +124,11 @@ class RefreshPolicy:
     latest_fraction: float = 0.5  # ... but not before this fraction of the lifetime has passed
     backoff_initial: float = 30.0
     backoff_max: float = 300.0
+    #: The hold after a failed refresh without Retry-After: 1 s, 2 s, ... at most 30 s (jittered).
+    hold_initial: float = 1.0
+    hold_max: float = 30.0
+    #: The longest Retry-After a key is held for (a longer one is read as this).
+    retry_after_max: float = 300.0
     #: How long one refresh may hold its key; waiters give up then, and the next caller takes over.
     refresh_timeout: float = 300.0
     #: The clock of every window decision (seconds since the epoch): a seam for tests and simulations.
@@ -120,11 +146,18 @@ class RefreshPolicy:
         """FRESH: served as it is, nothing else to do (the cache-hit path asks only this)."""
         return now < token.refresh_on
 
+    def mandatory(self, token: CachedToken, now: float) -> bool:
+        """In the mandatory window (never before refresh_on: a token shorter-lived than the window
+        is still served until then rather than refreshed on every call)."""
+        return now >= max(token.refresh_on, token.expires_on - self.mandatory_window)
+
     def decide(self, state: KeyState, now: float) -> Action:
         token = state.token
-        # Never mandatory before refresh_on: a token shorter-lived than the window is still served
-        # until then rather than refreshed on every call.
-        if token is None or now >= max(token.refresh_on, token.expires_on - self.mandatory_window):
+        if token is None or self.mandatory(token, now):
+            if now < state.held_until:
+                if token is not None and now < token.expires_on:
+                    return Action.SERVE_DURING_BACKOFF
+                return Action.FAIL
             return Action.WAIT
         if self.fresh(token, now):
             return Action.SERVE
@@ -137,12 +170,39 @@ class RefreshPolicy:
         'equal jitter' (between half and all of it) so a fleet does not retry in step."""
         exponent = min(max(0, failures - 1), 32)  # bounded: 2**32 times anything passes the cap
         base = min(self.backoff_max, self.backoff_initial * (2.0**exponent))
-        r = random.random() if rand is None else rand
-        return base / 2 + base / 2 * r
+        return _equal_jitter(base, rand)
+
+    def hold(self, failures: int, rand: Optional[float] = None) -> float:
+        """How long a key is held after failure number ``failures`` when the service named no
+        Retry-After: 1 s, 2 s, 4 s, ... capped at ``hold_max``, with equal jitter."""
+        exponent = min(max(0, failures - 1), 32)
+        return _equal_jitter(min(self.hold_max, self.hold_initial * (2.0**exponent)), rand)
 
     def wait_left(self, state: KeyState, now: float) -> float:
         """How long a waiter may still wait for the current refresh (at least a little)."""
         return max(0.05, state.refresh_started + self.refresh_timeout - now)
+
+
+def _equal_jitter(base: float, rand: Optional[float]) -> float:
+    r = random.random() if rand is None else rand
+    return base / 2 + base / 2 * r
+
+
+def _delay(compute: Callable[[], float], fallback: float) -> float:
+    """A delay from a (possibly user-subclassed) policy method: finite and non-negative, else ``fallback``."""
+    try:
+        delay = float(compute())
+    except Exception:
+        return fallback
+    return delay if math.isfinite(delay) and delay >= 0 else fallback
+
+
+def asked_wait(error: Optional[BaseException]) -> Optional[float]:
+    """The Retry-After an error carries (seconds, finite, >= 0), or None."""
+    wait = getattr(error, "retry_after", None)
+    if isinstance(wait, bool) or not isinstance(wait, (int, float)) or not math.isfinite(wait) or wait < 0:
+        return None
+    return float(wait)
 
 
 # State transitions, shared by both shells.
@@ -167,10 +227,12 @@ def finish_refresh(
     token: Optional[CachedToken],
     *,
     counted: bool = True,
+    error: Optional[BaseException] = None,
 ) -> float:
-    """Settle lease ``generation`` with its token (success) or None (failure; ``counted=False`` for a
-    cancellation, which starts no backoff). Returns the backoff delay (0 after a success). Cannot fail:
-    the arithmetic is bounded, and the key is free afterwards whatever happened."""
+    """Settle lease ``generation`` with its token (success) or None (failure, ``error``; ``counted=False``
+    for a cancellation, which starts no backoff or hold). Returns the delay before the next attempt (0
+    after a success). Cannot fail: the arithmetic is bounded, and the key is free afterwards whatever
+    happened."""
     current = generation == state.generation
     if current:
         state.refreshing = False
@@ -179,16 +241,21 @@ def finish_refresh(
             state.token = token
         if current:
             state.failures = 0
-            state.retry_at = 0.0
+            state.retry_at = state.held_until = 0.0
+            state.last_error = None
         return 0.0
     if not current or not counted:
         return 0.0
-    state.failures = min(state.failures + 1, 1 << 30)
-    try:
-        delay = policy.backoff(state.failures)
-    except Exception:  # a user's policy subclass: fall back to the cap
-        delay = policy.backoff_max
-    delay = delay if math.isfinite(delay) and delay >= 0 else policy.backoff_max
+    failures = state.failures = min(state.failures + 1, 1 << 30)
+    hold = _delay(lambda: policy.hold(failures), policy.hold_max)
+    wait = asked_wait(error)
+    if wait is not None:
+        hold = max(hold, min(wait, _delay(lambda: policy.retry_after_max, 300.0)))
+    state.held_until = now + hold
+    state.last_error = error
+    delay = hold
+    if state.token is not None and not policy.mandatory(state.token, now):  # advisory: back off longer
+        delay = max(hold, _delay(lambda: policy.backoff(failures), policy.backoff_max))
     state.retry_at = now + delay
     return delay
 

@@ -231,7 +231,7 @@ def test_mandatory_window_callers_wait_for_one_refresh_and_share_it(
 
 
 def test_mandatory_refresh_failure_reaches_every_waiter_as_one_error(
-    sandbox: Sandbox, make_credential: Callable[..., FederatedTokenCredential]
+    sandbox: Sandbox, make_credential: Callable[..., FederatedTokenCredential], clock: VirtualClock
 ) -> None:
     credential = make_credential()
     sandbox.set_latency(0.3)
@@ -255,6 +255,7 @@ def test_mandatory_refresh_failure_reaches_every_waiter_as_one_error(
     assert isinstance(errors[0], TokenExchangeError) and errors[0].retryable
     assert sandbox.request_count("token") == 1
     sandbox.set_latency(0)
+    clock.advance(RefreshPolicy().hold_max)  # past the key's hold after the failure
     assert credential.get_token(STORAGE).token, "the next call tries again"
 
 

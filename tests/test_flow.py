@@ -9,7 +9,7 @@ from typing import Any, Dict, List, Optional, Tuple
 import pytest
 from helpers import CountingAssertion, VirtualClock
 
-from azure_wif_credential import FederatedTokenCredential
+from azure_wif_credential import FederatedTokenCredential, TokenExchangeError
 from azure_wif_credential._cache import MemoryTokenCache
 from azure_wif_credential._flow import (
     Acquire,
@@ -113,7 +113,7 @@ def test_fresh_asks_for_nothing_advisory_starts_one_background_refresh(core: Pur
     assert slot.state.token != first, "and the background refresh replaced it"
 
 
-def test_a_failed_advisory_refresh_backs_off_and_the_mandatory_window_shares_the_error(
+def test_a_failed_refresh_backs_off_serves_the_unexpired_token_and_then_holds_the_error(
     core: PureCore,
 ) -> None:
     slot = Slot(KEY)
@@ -121,14 +121,23 @@ def test_a_failed_advisory_refresh_backs_off_and_the_mandatory_window_shares_the
     assert first is not None
     clock: VirtualClock = core.policy.clock  # type: ignore[assignment]
     clock.now = first.refresh_on + 1
-    core.fail = RuntimeError("Entra is down")
+    core.fail = TokenExchangeError("Entra is down", retryable=True, retry_after=60)
     assert drive(core, Flows(core).get_token(slot, None))[0] == first
     assert slot.state.failures == 1 and slot.state.retry_at > clock.now
     assert drive(core, Flows(core).get_token(slot, None))[1] == [], "backing off: no attempt"
-    clock.now = first.expires_on - 30
+    clock.now = first.expires_on - 30  # mandatory: the refresh runs in the caller's time, and fails
     token, seen, error = drive(core, Flows(core).get_token(slot, None))
-    assert token is None and isinstance(error, RuntimeError) and seen[0] == "Run"
+    assert token == first and seen[0] == "Run", "an unexpired token is served, not the error"
     assert not slot.state.refreshing, "the lease ended with the failure"
+    assert slot.state.held_until == clock.now + 60, "Entra's Retry-After holds the key"
+    assert drive(core, Flows(core).get_token(slot, None))[:2] == (first, []), "held: no attempt"
+    clock.now = first.expires_on  # expired, still held: the last error at once, saying when
+    token, seen, error = drive(core, Flows(core).get_token(slot, None))
+    assert token is None and seen == [] and isinstance(error, TokenExchangeError)
+    assert error.retry_after == 30 and "Entra is down" in str(error) and error is not core.fail
+    clock.now += 30  # the hold is over: one new attempt
+    token, seen, error = drive(core, Flows(core).get_token(slot, None))
+    assert token is None and seen[0] == "Run" and isinstance(error, TokenExchangeError)
 
 
 def test_a_claims_challenge_bypasses_the_lease_and_replaces_the_entry(core: PureCore) -> None:

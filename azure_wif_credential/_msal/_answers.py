@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 from .._errors import TokenExchangeError
 from .._pipeline import Answer
 from .._redact import excerpt, remember
+from .._retry_after import retry_after, when_text
 
 #: No Entra token lives a month; a larger ``expires_in`` is a broken answer, not a token.
 MAX_EXPIRES_IN = 31 * 24 * 3600
@@ -34,10 +35,11 @@ class EntraErrorAnswer(Exception):
     """A well-formed Entra error document (non-200); the exchange turns it into a TokenExchangeError
     with a hint from the assertion's claims."""
 
-    def __init__(self, status: int, document: Dict[str, Any]) -> None:
+    def __init__(self, status: int, document: Dict[str, Any], retry_after: Optional[float] = None) -> None:
         super().__init__(f"HTTP {status}")
         self.status = status
         self.document = document
+        self.retry_after = retry_after
 
 
 def _retryable(status: int) -> bool:
@@ -137,18 +139,21 @@ def rejected_error_answer(answer: Answer, authority: str) -> Exception:
             retryable=False,
         )
     document, problem = _decode_object(answer)
+    wait = retry_after(answer.headers) if _retryable(status) else None
     if document is not None and ("error" in document or "error_description" in document):
-        return EntraErrorAnswer(status, sanitized_error(document))
+        return EntraErrorAnswer(status, sanitized_error(document), wait)
     if document is not None:
         problem = "a JSON object without an OAuth error"
     text = excerpt(answer.body.decode("utf-8", "replace"), 160) if answer.body else ""
+    later = f"; try again {when_text(wait)}, as it asked." if wait is not None else "; try again later."
     return TokenExchangeError(
         f"{where} answered HTTP {status} {answer.reason}".rstrip()
         + f" with {problem}"
         + (f": {text}" if text and document is None else "")
-        + ("; try again later." if _retryable(status) else "."),
+        + (later if _retryable(status) else "."),
         status_code=status,
         retryable=_retryable(status),
+        retry_after=wait,
     )
 
 

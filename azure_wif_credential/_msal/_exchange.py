@@ -170,6 +170,7 @@ class MsalExchange:
             tenant_id=tenant_id,
             client_id=self._config.client_id,
             status_code=answer.status or None,
+            retry_after=answer.retry_after,
         )
 
     def close(self) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import time
 from typing import Any, Callable, Iterator, List, Optional
 
@@ -59,6 +60,31 @@ class Driver:
         if self.loop is None:
             return self.credential.get_token_info(*scopes, **kwargs)
         return self.loop.run_until_complete(self.credential.get_token_info(*scopes, **kwargs))
+
+    def concurrently(self, count: int, *scopes: str) -> List[Any]:
+        """``count`` callers at once (threads, or tasks on the driver's loop): each one's token or error."""
+        if self.loop is None:
+            barrier, outcomes = threading.Barrier(count), []
+
+            def call() -> None:
+                barrier.wait()
+                try:
+                    outcomes.append(self.credential.get_token(*scopes))
+                except Exception as error:
+                    outcomes.append(error)
+
+            threads = [threading.Thread(target=call) for _ in range(count)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join(60)
+            return outcomes
+
+        async def all_at_once() -> List[Any]:
+            calls = [self.credential.get_token(*scopes) for _ in range(count)]
+            return list(await asyncio.gather(*calls, return_exceptions=True))
+
+        return self.loop.run_until_complete(all_at_once())
 
     def until(self, condition: Callable[[], bool], timeout: float = 20.0) -> None:
         """Let background work run (the event loop, for aio) until ``condition`` holds."""

@@ -13,8 +13,10 @@ from typing import Any, Callable, Dict, Tuple
 import pytest
 from azure.core.exceptions import ClientAuthenticationError
 from azure.identity import CredentialUnavailableError
+from helpers import VirtualClock
 
 from azure_wif_credential import FederatedTokenCredential, TokenExchangeError
+from azure_wif_credential._policy import RefreshPolicy
 from azure_wif_credential.assertions import GitHubActionsAssertion
 from azure_wif_credential.sandbox import Sandbox
 
@@ -271,7 +273,7 @@ STS: Dict[str, Tuple[int, bytes, str, bool]] = {
 
 @pytest.mark.parametrize("case", list(STS))
 def test_token_answers_that_are_not_tokens(
-    case: str, sandbox: Sandbox, make_driver: Callable[..., Driver]
+    case: str, sandbox: Sandbox, make_driver: Callable[..., Driver], clock: VirtualClock
 ) -> None:
     status, body, fragment, retryable = STS[case]
     driver = make_driver("sync")
@@ -280,6 +282,7 @@ def test_token_answers_that_are_not_tokens(
         driver.get_token(STORAGE)
     assert fragment in str(caught.value)
     assert caught.value.retryable is retryable
+    clock.advance(RefreshPolicy().hold_max)  # past the key's hold after a failure
     assert sandbox.verify_access_token(driver.get_token(STORAGE).token), "the next answer is trusted again"
 
 

@@ -31,6 +31,7 @@ def test_ten_thousand_consecutive_failures_then_recovery(
             driver.get_token(STORAGE)
         clock.advance(1)  # a service retrying every second, for hours
     token_file.write_text(sandbox.issue_assertion(subject="system:serviceaccount:reliability:worker"))
+    clock.advance(RefreshPolicy().hold_max)  # past the key's hold after the last failure
     assert sandbox.verify_access_token(driver.get_token(STORAGE).token)
 
 
@@ -46,7 +47,9 @@ def test_ten_thousand_failed_background_refreshes_keep_serving_then_recover(
         return source()
 
     # Backoff in milliseconds so thousands of background refreshes fit in the advisory window.
-    policy = RefreshPolicy(clock=clock, backoff_initial=0.001, backoff_max=0.002)
+    policy = RefreshPolicy(
+        clock=clock, backoff_initial=0.001, backoff_max=0.002, hold_initial=0.001, hold_max=0.002
+    )
     driver = make_driver(flavour, assertion=assertion, refresh_policy=policy)
     first = driver.get_token(STORAGE)
     failing["on"] = True
@@ -129,6 +132,9 @@ class ExplodingPolicy(RefreshPolicy):
     def backoff(self, failures: int, rand: Any = None) -> float:
         raise ZeroDivisionError("a bug in the bookkeeping")
 
+    def hold(self, failures: int, rand: Any = None) -> float:
+        raise ZeroDivisionError("a bug in the bookkeeping")
+
 
 def test_a_bug_in_the_backoff_bookkeeping_still_frees_the_key(
     flavour: str, sandbox: Sandbox, make_driver: Callable[..., Driver], clock: VirtualClock, tmp_path: Path
@@ -139,6 +145,7 @@ def test_a_bug_in_the_backoff_bookkeeping_still_frees_the_key(
         with pytest.raises(CredentialUnavailableError):
             driver.get_token(STORAGE)
     token_file.write_text(sandbox.issue_assertion(subject="system:serviceaccount:reliability:worker"))
+    clock.advance(RefreshPolicy().hold_max)  # the hold fell back to its cap
     assert sandbox.verify_access_token(driver.get_token(STORAGE).token)
 
 
