@@ -18,11 +18,13 @@ from azure.core.pipeline.policies import (
     HeadersPolicy,
     HttpLoggingPolicy,
     ProxyPolicy,
+    SansIOHTTPPolicy,
     UserAgentPolicy,
 )
 from azure.core.pipeline.transport import HttpTransport
 from azure.core.rest import HttpRequest
 
+from ._redact import remember
 from ._retry_after import AsyncCappedRetryPolicy, CappedRetryPolicy
 from ._version import VERSION
 
@@ -114,6 +116,21 @@ def check_transport(transport: Any, owner: str) -> None:
     )
 
 
+#: Request headers whose values are secrets: a bearer token (Graph's, a CI's), App Service's identity
+#: header, AWS's session token. Registered with the redactor as they leave, so an echo never shows them.
+SECRET_HEADERS = ("authorization", "x-identity-header", "x-amz-security-token", "secret")
+
+
+class RememberSecretHeaders(SansIOHTTPPolicy[Any, Any]):
+    """Registers the secret request headers of every request (after any policy that adds them)."""
+
+    def on_request(self, request: Any) -> None:
+        for name, value in request.http_request.headers.items():
+            if name.lower() in SECRET_HEADERS and isinstance(value, str):
+                scheme, _, credential = value.partition(" ")
+                remember(value, credential if scheme.lower() in ("bearer", "basic") else None)
+
+
 class PipelineOptions:
     """azure-core pipeline options, split into what the transport, the policies and each call take."""
 
@@ -144,7 +161,7 @@ class PipelineOptions:
         ``extra`` (our redacting network log) is always last."""
         options = self._policy_options
         if self._caller_policies:
-            return [*self._caller_policies, *extra]
+            return [*self._caller_policies, *extra, RememberSecretHeaders()]
         return [
             HeadersPolicy(**options),
             UserAgentPolicy(sdk_moniker=f"azure-wif-credential/{VERSION}", **options),
@@ -152,6 +169,7 @@ class PipelineOptions:
             AsyncCappedRetryPolicy(**options) if asynchronous else CappedRetryPolicy(**options),
             HttpLoggingPolicy(**options),  # URL and allow-listed headers only; never bodies
             *extra,
+            RememberSecretHeaders(),
         ]
 
     def new_transport(self) -> HttpTransport[Any, Any]:

@@ -258,3 +258,41 @@ class _nothing:
 
     def __exit__(self, *args: Optional[Any]) -> None:
         return None
+
+
+@pytest.mark.parametrize(
+    ("case", "body", "words"),
+    [
+        ("keys null", b'{"keys": null}', "not a list"),
+        ("keys a number", b'{"keys": 5}', "not a list"),
+        ("keys a string", b'{"keys": "abc"}', "not a list"),
+        ("a JSON array", b"[]", "has no key"),
+        (
+            "a key of the wrong type",
+            b'{"keys": [{"kid": "%KID%", "kty": "EC", "crv": "P-256"}]}',
+            "does not verify",
+        ),
+        (
+            "a key that does not fit the alg",
+            b'{"keys": [{"kid": "%KID%", "kty": "oct", "k": "c2VjcmV0"}]}',
+            "does not verify",
+        ),
+        ("deeply nested", b'{"keys": ' + b"[" * 50_000 + b"]" * 50_000 + b"}", "not JSON"),
+    ],
+)
+def test_doctor_explains_a_hostile_jwks_without_a_traceback(
+    sandbox: Sandbox,
+    admin: Any,
+    workload: Dict[str, Any],
+    capsys: pytest.CaptureFixture[str],
+    case: str,
+    body: bytes,
+    words: str,
+) -> None:
+    import jwt
+
+    kid = jwt.get_unverified_header(workload["token_file"].read_text())["kid"]
+    sandbox.answer_next(body=body.replace(b"%KID%", kid.encode()), endpoint="issuer-keys")
+    status, report, text = doctor(capsys)
+    assert status == 1 and "Traceback" not in text
+    assert words in check(report, "issuer")["detail"], check(report, "issuer")

@@ -143,9 +143,18 @@ class Doctor:
                 "make the issuer publish exactly its tokens' iss",
             )
         keys, problem = self.fetch_json(str(document.get("jwks_uri", "")))
-        header = jwt.get_unverified_header(assertion)
+        try:
+            header = jwt.get_unverified_header(assertion)
+        except jwt.PyJWTError as error:
+            return self.add(
+                "issuer", "fail", f"the assertion's header is unreadable ({type(error).__name__})", ""
+            )
         kid = header.get("kid")
-        found = [k for k in (keys or {}).get("keys", []) if isinstance(k, dict) and k.get("kid") == kid]
+        listed = (keys or {}).get("keys")
+        if keys is not None and not isinstance(listed, list):
+            problem = f"its 'keys' is a {type(listed).__name__}, not a list"
+            listed = []
+        found = [k for k in listed or [] if isinstance(k, dict) and k.get("kid") == kid]
         if not found:
             return self.add(
                 "issuer",
@@ -161,11 +170,13 @@ class Doctor:
                 algorithms=[str(header.get("alg"))],
                 options={"verify_aud": False, "verify_exp": False, "verify_nbf": False, "verify_iat": False},
             )
-        except jwt.PyJWTError as error:
+        except (jwt.PyJWTError, ValueError, TypeError, KeyError, AttributeError) as error:
+            # PyJWT raises its own errors, and plain ones for a key that does not fit the algorithm.
             return self.add(
                 "issuer",
                 "fail",
-                f"the signature does not verify with key {kid!r}: {type(error).__name__}",
+                f"the signature does not verify with key {kid!r} and alg {str(header.get('alg'))[:20]!r}: "
+                f"{type(error).__name__}",
                 "the token was not signed by this issuer's published key",
             )
         self.add("issuer", "ok", f"discovery document and JWKS reachable; key {kid!r} verifies the signature")
@@ -174,7 +185,7 @@ class Doctor:
         from azure.core.exceptions import ClientAuthenticationError
 
         from .._credential import FederatedTokenCredential
-        from .._errors import TokenExchangeError
+        from .._errors import FIC_MISMATCH_CODES, TokenExchangeError
 
         credential = FederatedTokenCredential(
             settings.tenant_id,
@@ -192,7 +203,7 @@ class Doctor:
                 self.add(
                     "exchange", "fail", error.message.split(" Hint:")[0], error.hint or "see the AADSTS code"
                 )
-                if 70021 in codes:
+                if FIC_MISMATCH_CODES.intersection(codes):
                     self.federated_credentials(settings, assertion)
                 return None
             except ClientAuthenticationError as error:

@@ -429,13 +429,22 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
 
 def _raw_answer(fault: Raw, request: Request) -> Response:
-    body = fault.body
-    if b"{assertion}" in body:
-        body = body.replace(b"{assertion}", request.form().get("client_assertion", "").encode())
-    if b"{authorization}" in body:
-        bearer = (request.header("authorization") or "").partition(" ")[2]
-        body = body.replace(b"{authorization}", bearer.encode())
-    return Response(fault.status, body, fault.headers, fault.content_type)
+    """The raw answer, with ``{assertion}``/``{authorization}`` in its body and header values replaced
+    by the request's own secrets (a far side that echoes them)."""
+    secrets = {
+        "{assertion}": request.form().get("client_assertion", "") if b"{assertion}" in fault.body else "",
+        "{authorization}": (request.header("authorization") or "").partition(" ")[2],
+        "{identity_header}": request.header("x-identity-header") or "",
+    }
+
+    def echo(text: str) -> str:
+        for placeholder, value in secrets.items():
+            text = text.replace(placeholder, value)
+        return text
+
+    body = echo(fault.body.decode("latin-1")).encode("latin-1")
+    headers = tuple((name, echo(value)) for name, value in fault.headers)
+    return Response(fault.status, body, headers, fault.content_type)
 
 
 def _first_values(query: str) -> dict[str, str]:

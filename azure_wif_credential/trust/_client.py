@@ -16,8 +16,9 @@ from azure.core.rest import HttpRequest
 from .._config import is_loopback
 from .._pipeline import Answer, BodyTooLarge, PipelineOptions, get_json, run_bounded
 from .._redact import excerpt, get_logger
+from .._retry_after import retry_after, when_text
 from ._advice import advise
-from ._model import FederatedIdentityCredential
+from ._model import NAME_RULE, FederatedIdentityCredential
 
 _LOGGER = get_logger("azure_wif_credential.trust")
 _GUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
@@ -35,9 +36,17 @@ class GraphError(HttpResponseError):
     ``message`` and ``request_id`` (quote it to support), and the HTTP ``status_code``."""
 
     def __init__(
-        self, status_code: int, code: str, message: str, request_id: Optional[str], action: str
+        self,
+        status_code: int,
+        code: str,
+        message: str,
+        request_id: Optional[str],
+        action: str,
+        retry_after: Optional[float] = None,
     ) -> None:
         text = f"{action}: Microsoft Graph answered HTTP {status_code} {code}: {message}"
+        if retry_after is not None:
+            text += f"; Graph asked to try again {when_text(retry_after)}"
         if request_id:
             text += f" (request-id {request_id})"
         super().__init__(message=text)
@@ -47,6 +56,8 @@ class GraphError(HttpResponseError):
             message,
             request_id,
         )
+        #: Seconds Graph asked us to wait (429/503 with Retry-After), else None.
+        self.retry_after = retry_after
 
 
 def graph_endpoint_for(authority: Optional[str]) -> str:
@@ -138,26 +149,17 @@ class FederatedIdentityCredentials:
     # --- the API ------------------------------------------------------------------------------
 
     def list(self) -> List[FederatedIdentityCredential]:
-        document = self._call("GET", "v1.0", "", None, "list federated identity credentials")
-        values = document.get("value") if isinstance(document, dict) else None
-        if not isinstance(values, list):
-            raise GraphError(200, "UnexpectedAnswer", "the answer has no 'value' list", None, "list")
-        found = [FederatedIdentityCredential.from_graph(v) for v in values]
+        action = "list federated identity credentials"
+        found = self._values(self._call("GET", "v1.0", "", None, action), action)
         if any(f.subject is None for f in found):  # flexible FICs: their expressions are in beta only
-            beta = self._call("GET", "beta", "", None, "list federated identity credentials (beta)")
-            found = [FederatedIdentityCredential.from_graph(v) for v in beta.get("value", [])]
+            found = self._values(self._call("GET", "beta", "", None, action + " (beta)"), action)
         return found
 
     def get(self, name: str) -> FederatedIdentityCredential:
-        version = "v1.0"
-        document = self._call(
-            "GET", version, self._key(name), None, f"get federated identity credential {name!r}"
-        )
-        found = FederatedIdentityCredential.from_graph(document)
+        action = f"get federated identity credential {name!r}"
+        found = self._from_graph(self._call("GET", "v1.0", self._key(name), None, action), action)
         if found.subject is None:
-            found = FederatedIdentityCredential.from_graph(
-                self._call("GET", "beta", self._key(name), None, "get (beta)")
-            )
+            found = self._from_graph(self._call("GET", "beta", self._key(name), None, action), action)
         return found
 
     def create(self, credential: FederatedIdentityCredential) -> FederatedIdentityCredential:
@@ -167,12 +169,11 @@ class FederatedIdentityCredentials:
         advise(credential, self._discovered_issuer)
         version = "beta" if credential.claims_matching_expression else "v1.0"
         body = {k: v for k, v in credential.to_graph().items() if v is not None}
-        document = self._call(
-            "POST", version, "", body, f"create federated identity credential {credential.name!r}"
-        )
-        return FederatedIdentityCredential.from_graph(document)
+        action = f"create federated identity credential {credential.name!r}"
+        return self._from_graph(self._call("POST", version, "", body, action), action)
 
     def update(self, name: str, **fields: Any) -> FederatedIdentityCredential:
+        self._key(name)
         current = self.get(name)
         wanted = current.changed(**fields)
         wanted.validate()
@@ -193,8 +194,13 @@ class FederatedIdentityCredentials:
 
     @staticmethod
     def _key(name: str) -> str:
-        if not isinstance(name, str) or not name or len(name) > 120:
-            raise ValueError(f"name must be a federated identity credential's name, not {str(name)[:80]!r}")
+        """The FIC's name as one encoded path segment, after Entra's naming rule (so no name can be a
+        dot segment, a slash or anything else that addresses more than that one FIC)."""
+        if not isinstance(name, str) or not NAME_RULE.fullmatch(name):
+            raise ValueError(
+                f"name {str(name)[:80]!r} is not a federated identity credential's name: 3 to 120 letters, "
+                "digits, '.', '_', '~' or '-', starting with a letter or digit"
+            )
         return "/" + quote(name, safe="")
 
     def _call(
@@ -206,20 +212,50 @@ class FederatedIdentityCredentials:
             answer = run_bounded(self._pipeline, request, self._run)
         except BodyTooLarge as error:
             raise GraphError(0, "AnswerTooLarge", str(error), None, action) from None
-        except HttpResponseError:
+        except HttpResponseError:  # the credential could not get a Graph token: its own error
             raise
         except AzureError as error:
             raise GraphError(0, "Unreachable", excerpt(str(error), 300), None, action) from None
         if answer.status >= 400:
             raise _graph_error(answer, action)
-        if answer.status == 204 or not answer.body:
+        if not 200 <= answer.status < 300:  # a redirect (or anything else) is never success
+            location = urlsplit(_header(answer, "location") or "").netloc or "nowhere"
+            raise GraphError(
+                answer.status,
+                "UnexpectedAnswer",
+                f"HTTP {answer.status} (a redirect to {location!r}) is not an answer Graph gives; nothing "
+                "was done (is graph_endpoint right, or does a proxy intercept?)",
+                _request_id(answer),
+                action,
+            )
+        if answer.status == 204 or (method == "DELETE" and not answer.body):
             return {}
         try:
-            return json.loads(answer.body)
-        except ValueError:
+            document = json.loads(answer.body)
+        except (ValueError, RecursionError):
+            document = None
+        if not isinstance(document, dict):
             raise GraphError(
-                answer.status, "UnexpectedAnswer", "the answer is not JSON", _request_id(answer), action
-            ) from None
+                answer.status,
+                "UnexpectedAnswer",
+                "the answer is not a JSON object",
+                _request_id(answer),
+                action,
+            )
+        return document
+
+    def _values(self, document: Dict[str, Any], action: str) -> List[FederatedIdentityCredential]:
+        values = document.get("value")
+        if not isinstance(values, list):
+            raise GraphError(200, "UnexpectedAnswer", "the answer has no 'value' list", None, action)
+        return [self._from_graph(v, action) for v in values]
+
+    @staticmethod
+    def _from_graph(document: Any, action: str) -> FederatedIdentityCredential:
+        try:
+            return FederatedIdentityCredential.from_graph(document)
+        except ValueError as error:
+            raise GraphError(200, "UnexpectedAnswer", excerpt(str(error), 300), None, action) from None
 
     def _discovered_issuer(self, issuer: str) -> Optional[str]:
         """The ``issuer`` the issuer's discovery document publishes (None when it cannot be read)."""
@@ -234,28 +270,42 @@ class FederatedIdentityCredentials:
         return published if isinstance(published, str) else None
 
 
-def _request_id(answer: Answer) -> Optional[str]:
+def _header(answer: Answer, wanted: str) -> Optional[str]:
     for name, value in answer.headers.items():
-        if name.lower() in ("request-id", "client-request-id"):
-            return value[:100]
+        if name.lower() == wanted:
+            return value
+    return None
+
+
+def _request_id(answer: Answer, inner: Any = None) -> Optional[str]:
+    """Graph's request id (a GUID): anything else in its place (an echoed bearer token...) is dropped."""
+    for candidate in (inner, _header(answer, "request-id"), _header(answer, "client-request-id")):
+        if isinstance(candidate, str) and _GUID.fullmatch(candidate.strip()):
+            return candidate.strip()
     return None
 
 
 def _graph_error(answer: Answer, action: str) -> GraphError:
-    code, message, request_id = (
+    code, message, inner_id = (
         f"HTTP{answer.status}",
         excerpt(answer.body.decode("utf-8", "replace"), 300),
-        _request_id(answer),
+        None,
     )
     try:
         document = json.loads(answer.body)
-    except ValueError:
+    except (ValueError, RecursionError):
         document = None
     error = document.get("error") if isinstance(document, dict) else None
     if isinstance(error, dict):
-        code = excerpt(str(error.get("code") or code), 100)
-        message = excerpt(str(error.get("message") or ""), 500)
+        code = excerpt(_text(error.get("code")) or code, 100)
+        message = excerpt(_text(error.get("message")), 500)
         inner = error.get("innerError")
-        if isinstance(inner, dict) and isinstance(inner.get("request-id"), str):
-            request_id = inner["request-id"][:100]
-    return GraphError(answer.status, code, message, request_id, action)
+        if isinstance(inner, dict):
+            inner_id = inner.get("request-id")
+    wait = retry_after(answer.headers) if answer.status in (429, 503) else None
+    return GraphError(answer.status, code, message, _request_id(answer, inner_id), action, wait)
+
+
+def _text(value: Any) -> str:
+    """A field Graph should send as a string: only a string is shown (a nested object is not)."""
+    return value if isinstance(value, str) else ""

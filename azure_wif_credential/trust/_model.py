@@ -13,7 +13,8 @@ from ._expressions import LANGUAGE_VERSION, parse
 EXCHANGE_AUDIENCE = "api://AzureADTokenExchange"
 MAX_NAME_LENGTH = 120
 MAX_FIELD_LENGTH = 600
-_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._~-]{2,119}")
+#: Entra's rule for a FIC's name (URL-safe; no name can be a dot segment or hold a slash).
+NAME_RULE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._~-]{2,119}")
 
 
 @dataclass(frozen=True)
@@ -31,7 +32,7 @@ class FederatedIdentityCredential:
 
     def validate(self) -> None:
         """ValueError naming the rule this credential breaks (Entra's rules, checked locally)."""
-        if not isinstance(self.name, str) or not _NAME.fullmatch(self.name):
+        if not isinstance(self.name, str) or not NAME_RULE.fullmatch(self.name):
             raise ValueError(
                 f"name {str(self.name)[:80]!r}: 3 to {MAX_NAME_LENGTH} URL-safe characters (letters, digits, "
                 "'.', '_', '~', '-'), starting with a letter or digit; it cannot be changed later"
