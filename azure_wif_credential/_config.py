@@ -87,7 +87,8 @@ def normalize_authority(authority: Optional[str]) -> str:
     source = "authority" if authority else "AZURE_AUTHORITY_HOST"
     raw = authority or os.environ.get("AZURE_AUTHORITY_HOST") or PUBLIC_CLOUD
     value = raw.strip()
-    if not value or any(c.isspace() or not c.isprintable() for c in value):
+    # A backslash is refused: URL parsers disagree about it (a host to one is a path to another).
+    if not value or "\\" in value or any(c.isspace() or not c.isprintable() for c in value):
         raise ValueError(f"{source} must be a host such as 'login.microsoftonline.com', got {raw[:80]!r}")
     if not value.partition("://")[2].strip("/") and "://" in value:
         raise ValueError(f"{source} has no host: {value!r} (use e.g. 'https://login.microsoftonline.com')")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import OrderedDict
 from typing import TYPE_CHECKING, Any, Dict, Optional, Tuple
 
 from azure.core.exceptions import AzureError
@@ -39,17 +40,23 @@ class _DiscoveryOnlyHttpCache(Dict[str, Any]):
         super().__setitem__(key, value)
 
 
+#: MSAL clients kept at most (one per tenant and CAE mode), least recently used dropped first: with
+#: ``additionally_allowed_tenants=["*"]`` tenants come from requests, and memory must not grow with them.
+MAX_CLIENTS = 64
+
+
 class MsalExchange:
     """Exchanges an assertion for an access token through ``msal.ConfidentialClientApplication``.
 
-    Blocking (MSAL is); the async credential calls it in a worker thread. Thread-safe.
+    Blocking (MSAL is); the async credential calls it in a worker thread. Thread-safe. Keeps at most
+    :data:`MAX_CLIENTS` MSAL clients (an LRU); a dropped one is built again when its tenant returns.
     """
 
     def __init__(self, config: CredentialConfig, *, documents: Optional[DocumentStore] = None) -> None:
         self._config = config
         self._documents = documents
         self._lock = threading.Lock()
-        self._apps: Dict[Tuple[str, bool], msal.ConfidentialClientApplication] = {}
+        self._apps: OrderedDict[Tuple[str, bool], msal.ConfidentialClientApplication] = OrderedDict()
         self._http: Optional[MsalHttpClient] = None
         self._local = threading.local()  # the assertion for the exchange running on this thread
 
@@ -63,6 +70,7 @@ class MsalExchange:
         with self._lock:
             app = self._apps.get((tenant_id, enable_cae))
             if app is not None:
+                self._apps.move_to_end((tenant_id, enable_cae))
                 return app
             import msal  # lazily: importing MSAL costs more than the rest of this package
 
@@ -94,6 +102,8 @@ class MsalExchange:
                     retryable=not isinstance(error, ValueError),
                 ) from without_secret_cause(error)
             self._apps[(tenant_id, enable_cae)] = app
+            while len(self._apps) > MAX_CLIENTS:
+                self._apps.popitem(last=False)
             return app
 
     def exchange(self, key: CacheKey, assertion: str, claims: Optional[str] = None) -> CachedToken:

@@ -7,7 +7,7 @@ import os
 import shlex
 import signal
 import subprocess
-from typing import Any, Optional, Sequence, Union
+from typing import Any, List, Optional, Sequence, Union
 
 from azure.core.exceptions import ClientAuthenticationError
 
@@ -70,7 +70,7 @@ class CommandAssertion:
         return f"{type(self).__name__}({args!r}, timeout={self._timeout:g}{field})"
 
     def __call__(self) -> str:
-        command = excerpt(shlex.join(self._args), limit=200)
+        command = excerpt(shlex.join(_shown_args(self._args)), limit=200)
         try:
             process = subprocess.Popen(
                 self._args,
@@ -137,6 +137,16 @@ class CommandAssertion:
                 f"{command}"
             )
         return value.strip()
+
+
+def _shown_args(args: Sequence[str]) -> List[str]:
+    """The command line as messages show it: the program and its flags (``-x``, ``--name``); every
+    other argument (a value: perhaps a token) as ``…``."""
+    shown = [args[0]] if args else []
+    for arg in args[1:]:
+        flag = arg.startswith("-") and "=" not in arg and len(arg) <= 40 and arg.replace("-", "").isalnum()
+        shown.append(arg if flag else "…")
+    return shown
 
 
 def _child(value: Any, key: str) -> Any:

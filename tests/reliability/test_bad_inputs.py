@@ -49,6 +49,12 @@ CONSTRUCTOR: Dict[str, Tuple[Dict[str, Any], type, str]] = {
     "authority whitespace": ({"authority": "login. example"}, ValueError, "authority"),
     "authority control": ({"authority": "login.example\x00"}, ValueError, "authority"),
     "authority bad port": ({"authority": "https://login.example:99999"}, ValueError, "port"),
+    "authority backslashes": ({"authority": "https://ab\\ab\\"}, ValueError, "authority"),
+    "authority backslash host": (
+        {"authority": "https://login.example\\@evil.example"},
+        ValueError,
+        "authority",
+    ),
     "authority not a string": ({"authority": 443}, TypeError, "authority"),
     "allowed tenants a string": ({"additionally_allowed_tenants": "contoso"}, TypeError, "single string"),
     "allowed tenants bad entry": (
