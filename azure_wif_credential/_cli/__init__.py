@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
-from typing import Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional
 
 from .._version import VERSION
+from ._output import EscapingStream
 
 COMMANDS: Dict[str, str] = {
     "demo": "the whole flow on the embedded, offline Entra sandbox (and Azurite, when installed)",
@@ -41,6 +43,45 @@ def _runner(command: str) -> Callable[[List[str]], int]:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
+    """Run a command. Whatever goes wrong is one clear line on stderr and a non-zero exit, never a
+    traceback; a closed stdout (``| head``) ends the command quietly; control characters in any text
+    shown are escaped."""
+    stdout, stderr = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = EscapingStream(stdout), EscapingStream(stderr)
+    try:
+        code = _main(argv)
+        sys.stdout.flush()
+        return code
+    except BrokenPipeError:
+        _silence(stdout)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    except Exception as error:  # the last resort: a bug of ours, or an input nothing checked
+        from .._redact import error_text
+
+        kind = "error" if isinstance(error, (ValueError, TypeError, OSError)) else type(error).__name__
+        try:
+            print(f"azure-wif-credential: {kind}: {error_text(error, limit=500)}", file=sys.stderr)
+        except BrokenPipeError:
+            _silence(stderr)
+        return 2 if isinstance(error, (ValueError, TypeError)) else 1
+    finally:
+        sys.stdout, sys.stderr = stdout, stderr
+
+
+def _silence(stream: Any) -> None:
+    """Point a broken stream's descriptor at /dev/null, so the interpreter's final flush is quiet too
+    (as the Python documentation recommends for SIGPIPE)."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, stream.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):
+        pass
+
+
+def _main(argv: Optional[List[str]]) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     parser = argparse.ArgumentParser(
         prog="azure-wif-credential",
