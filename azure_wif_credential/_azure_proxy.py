@@ -20,6 +20,8 @@ from urllib.parse import urlsplit, urlunsplit
 from azure.core.pipeline.transport import RequestsTransport
 from requests.adapters import HTTPAdapter
 
+from ._files import read_regular
+
 TOKEN_PROXY = "AZURE_KUBERNETES_TOKEN_PROXY"
 SNI_NAME = "AZURE_KUBERNETES_SNI_NAME"
 CA_FILE = "AZURE_KUBERNETES_CA_FILE"
@@ -96,12 +98,11 @@ class CaBundle:
     def _reload(self) -> bool:
         assert self._file
         try:
-            with open(self._file, "rb") as file:
-                mtime = os.fstat(file.fileno()).st_mtime
-                content = file.read(MAX_CA_BYTES + 1)
-        except OSError:
+            mtime = os.stat(self._file).st_mtime
+            content = read_regular(self._file, MAX_CA_BYTES)  # a FIFO or device swapped in cannot block us
+        except OSError:  # also NotARegularFile and FileTooLarge: keep the CA already loaded
             return False
-        if not content.strip() or len(content) > MAX_CA_BYTES:
+        if not content.strip():
             return False
         self._data, self._mtime = content.decode("ascii", "replace"), mtime
         return True

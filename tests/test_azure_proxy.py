@@ -215,3 +215,26 @@ def test_enable_azure_proxy_with_a_transport_is_refused(sandbox: Sandbox, bound:
         make(sandbox, transport=RequestsTransport())
     with pytest.raises(TypeError, match="enable_azure_proxy must be True or False"):
         make(sandbox, enable_azure_proxy="yes")
+
+
+@pytest.mark.parametrize("swapped_for", ["a FIFO", "a directory", "a device"])
+def test_a_proxy_ca_file_swapped_for_something_that_blocks_keeps_the_old_ca(
+    swapped_for: str, sandbox: Sandbox, bound: Dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A FIFO nobody writes, a directory or an endless device in the CA file's place never blocks or
+    floods the credential: the CA already loaded is kept."""
+    import os
+
+    ca_copy = tmp_path / "ca.pem"
+    ca_copy.write_text(Path(bound["AZURE_KUBERNETES_CA_FILE"]).read_text())
+    monkeypatch.setenv("AZURE_KUBERNETES_CA_FILE", str(ca_copy))
+    with make(sandbox) as credential:
+        credential.get_token(STORAGE)
+        ca_copy.unlink()
+        if swapped_for == "a FIFO":
+            os.mkfifo(ca_copy)
+        elif swapped_for == "a directory":
+            ca_copy.mkdir()
+        else:
+            ca_copy.symlink_to("/dev/zero")
+        assert sandbox.verify_access_token(credential.get_token(VAULT).token), "the old CA is kept"

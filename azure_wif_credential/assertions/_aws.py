@@ -8,8 +8,8 @@ from typing import Any, Dict, Optional
 
 from azure.core.exceptions import ClientAuthenticationError
 
-from .._errors import credential_unavailable
-from .._redact import excerpt, remember
+from .._errors import credential_unavailable, scrubbed
+from .._redact import excerpt, remember, remember_opaque
 from ._base import AudienceSource
 
 _ALGORITHMS = ("RS256", "ES384")
@@ -72,6 +72,7 @@ class AwsWebIdentityAssertion(AudienceSource):
         self._region, self._algorithm, self._duration = region, signing_algorithm, duration_seconds
         self._session = session
         self._client: Any = None
+        self._client_session: Any = None
         self._lock = threading.Lock()
 
     def _described(self) -> Dict[str, Any]:
@@ -101,6 +102,7 @@ class AwsWebIdentityAssertion(AudienceSource):
             )
             make = getattr(session, "create_client", None) or session.client  # botocore, else boto3
             self._client = make("sts", region_name=region, config=config)
+            self._client_session = session
             return self._client
 
     def __call__(self) -> str:
@@ -108,6 +110,7 @@ class AwsWebIdentityAssertion(AudienceSource):
         from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
         try:
+            self._remember_credentials()
             answer = client.get_web_identity_token(
                 Audience=[self._audience], SigningAlgorithm=self._algorithm, DurationSeconds=self._duration
             )
@@ -120,20 +123,34 @@ class AwsWebIdentityAssertion(AudienceSource):
             details = error.response.get("Error", {}) if isinstance(error.response, dict) else {}
             code = str(details.get("Code") or "Unknown")
             hint = _HINTS.get(code, "")
-            raise ClientAuthenticationError(
-                message=f"AWS STS GetWebIdentityToken failed with {code}: "
-                f"{excerpt(str(details.get('Message') or ''), 300) or 'no message'}"
-                + (f". Hint: {hint}" if hint else "")
+            raise scrubbed(
+                ClientAuthenticationError(
+                    message=f"AWS STS GetWebIdentityToken failed with {code}: "
+                    f"{excerpt(str(details.get('Message') or ''), 300) or 'no message'}"
+                    + (f". Hint: {hint}" if hint else "")
+                )
             ) from None
         except BotoCoreError as error:
-            raise ClientAuthenticationError(
-                message=f"AWS STS GetWebIdentityToken could not be called: {excerpt(str(error), 300)}"
+            raise scrubbed(
+                ClientAuthenticationError(
+                    message=f"AWS STS GetWebIdentityToken could not be called: {excerpt(str(error), 300)}"
+                )
             ) from None
         token = answer.get("WebIdentityToken") if isinstance(answer, dict) else None
         if not isinstance(token, str) or not token.strip():
             raise ClientAuthenticationError(message="AWS STS GetWebIdentityToken answered without a token")
         remember(token)
         return token.strip()
+
+    def _remember_credentials(self) -> None:
+        """Register the AWS secret key and session token with the redactor before they are used: an
+        error that echoes them (or a part of them) never shows them."""
+        credentials = self._client_session.get_credentials()
+        if credentials is None:
+            return
+        frozen = credentials.get_frozen_credentials()
+        remember_opaque(frozen.secret_key)
+        remember_opaque(frozen.token)
 
 
 def _session_region(session: Any) -> Optional[str]:

@@ -8,6 +8,7 @@ import threading
 from typing import Optional, Tuple
 
 from .._errors import credential_unavailable
+from .._files import FileTooLarge, NotARegularFile, kind_of, read_regular
 
 _Stamp = Tuple[int, int, int, int]  # device, inode, size, mtime_ns
 #: A JWT is a few KiB; a larger file is not a token file.
@@ -46,7 +47,7 @@ class FileAssertion:
         try:
             st = os.stat(self._path)
             if not stat.S_ISREG(st.st_mode):
-                raise credential_unavailable(self._not_regular(st.st_mode))
+                raise NotARegularFile(self._path, kind_of(st.st_mode))
             stamp = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
             with self._lock:
                 if stamp == self._stamp:
@@ -61,6 +62,11 @@ class FileAssertion:
         except UnicodeDecodeError:
             raise credential_unavailable(
                 f"The federated token file {self._path!r} is not UTF-8 text: it must hold the JWT itself."
+            ) from None
+        except NotARegularFile as error:
+            raise credential_unavailable(
+                f"The federated token file {self._path!r} is {error.kind}; it must be a regular file holding "
+                "the JWT (check AZURE_FEDERATED_TOKEN_FILE or token_file=)."
             ) from None
         except OSError as error:
             reason = error.strerror or type(error).__name__
@@ -79,32 +85,11 @@ class FileAssertion:
     def _read(self) -> str:
         """The file's text, opened without blocking (a FIFO swapped in after the stat cannot hang us)
         and read up to :data:`MAX_TOKEN_FILE_BYTES`."""
-        fd = os.open(self._path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0))
-        with os.fdopen(fd, "rb") as f:
-            mode = os.fstat(f.fileno()).st_mode
-            if not stat.S_ISREG(mode):
-                raise credential_unavailable(self._not_regular(mode))
-            data = f.read(MAX_TOKEN_FILE_BYTES + 1)
-        if len(data) > MAX_TOKEN_FILE_BYTES:
+        try:
+            data = read_regular(self._path, MAX_TOKEN_FILE_BYTES)
+        except FileTooLarge:
             raise credential_unavailable(
                 f"The federated token file {self._path!r} is larger than {MAX_TOKEN_FILE_BYTES} bytes: "
                 "it must hold one JWT (a few KiB). Is the path right?"
-            )
+            ) from None
         return data.decode("utf-8").strip()
-
-    def _not_regular(self, mode: int) -> str:
-        kind = (
-            "a directory"
-            if stat.S_ISDIR(mode)
-            else "a FIFO"
-            if stat.S_ISFIFO(mode)
-            else "a socket"
-            if stat.S_ISSOCK(mode)
-            else "a device"
-            if stat.S_ISCHR(mode) or stat.S_ISBLK(mode)
-            else "not a regular file"
-        )
-        return (
-            f"The federated token file {self._path!r} is {kind}; it must be a regular file holding the "
-            "JWT (check AZURE_FEDERATED_TOKEN_FILE or token_file=)."
-        )

@@ -435,6 +435,7 @@ def _raw_answer(fault: Raw, request: Request) -> Response:
         "{assertion}": request.form().get("client_assertion", "") if b"{assertion}" in fault.body else "",
         "{authorization}": (request.header("authorization") or "").partition(" ")[2],
         "{identity_header}": request.header("x-identity-header") or "",
+        "{amz_security_token}": request.header("x-amz-security-token") or "",
     }
 
     def echo(text: str) -> str:

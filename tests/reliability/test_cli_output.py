@@ -33,7 +33,7 @@ COMMANDS = {
 }
 
 
-def _cli(args: List[str], env: Dict[str, Any], **kwargs: Any) -> subprocess.CompletedProcess[bytes]:
+def _cli(args: List[str], env: Any, **kwargs: Any) -> subprocess.CompletedProcess[bytes]:
     return subprocess.run(
         [sys.executable, "-m", "azure_wif_credential", *args],
         env=env,
@@ -58,8 +58,7 @@ def test_an_invalid_environment_is_one_clear_line_never_a_traceback(
         {"AZURE_TENANT_ID": "tenant", "AZURE_CLIENT_ID": GUID, "AZURE_FEDERATED_TOKEN_FILE": str(token_file)}
     )
     env.update(BAD_ENVIRONMENTS[case])
-    env = {os.fsencode(k): os.fsencode(v) for k, v in env.items()}
-    done = _cli(COMMANDS[command], env)
+    done = _cli(COMMANDS[command], {os.fsencode(k): os.fsencode(v) for k, v in env.items()})
     stderr = done.stderr.decode("utf-8", "replace")
     assert done.returncode != 0, stderr
     assert "Traceback" not in stderr, stderr
