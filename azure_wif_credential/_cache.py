@@ -62,6 +62,9 @@ class MemoryTokenCache:
         self._tokens: Dict[CacheKey, CachedToken] = {}
         self._lock = threading.Lock()
 
+    def _after_fork(self) -> None:
+        self._lock = threading.Lock()
+
     def get(self, key: CacheKey) -> Optional[CachedToken]:
         with self._lock:
             return self._tokens.get(key)

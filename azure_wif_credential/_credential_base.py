@@ -14,6 +14,7 @@ from ._config import CredentialConfig, check_options
 from ._environment import read_environment
 from ._errors import credential_unavailable
 from ._flow import Flow, Flows
+from ._fork import after_fork_of, reset_in_children
 from ._inputs import check_scope
 from ._msal import MsalExchange
 from ._pipeline import check_transport, is_async_transport
@@ -117,6 +118,16 @@ class CredentialCore:
             await self.transport.__aenter__()
         else:
             self.enter()
+
+    def after_fork(self) -> None:
+        """In a forked child: the exchange, the cache and the source drop what the parent's threads
+        and connections left; a caller's requests transport drops its pooled connections."""
+        self.exchange.after_fork()
+        after_fork_of(self.cache)
+        after_fork_of(self.source)
+        session = getattr(self.transport, "session", None)
+        if session is not None and callable(getattr(session, "close", None)):
+            session.close()  # a requests.Session stays usable; its pools start empty
 
     def close(self) -> None:
         """Drop the MSAL clients and close the transport; the next call starts afresh (reopen)."""
@@ -240,6 +251,17 @@ class CredentialBase(Generic[A]):
         self._slots = SlotTable(self._core.key, self._core.policy)
         self._flows = Flows(self._core)
         self._lock = threading.Lock()
+        reset_in_children(self)
+
+    def _after_fork(self) -> None:
+        """In a forked child: new locks and worker pool, no refresh in flight, no shared connection
+        (see ``_fork``); cached tokens are kept."""
+        self._lock = threading.Lock()
+        self._executor = None  # the parent's pool: its workers do not exist here
+        for name in ("_jobs", "_tasks"):
+            self.__dict__.pop(name, None)
+        self._slots.after_fork()
+        self._core.after_fork()
 
     @classmethod
     def from_environment(cls: Type[B], **kwargs: Any) -> B:

@@ -136,6 +136,10 @@ class PersistentTokenCache:
                 "cached in this process only",
             )
 
+    def _after_fork(self) -> None:
+        self._lock = threading.Lock()
+        self._memory._after_fork()
+
     def __repr__(self) -> str:
         return f"PersistentTokenCache(name={self.name!r}, location={self.location!r})"
 

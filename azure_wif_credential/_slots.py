@@ -101,6 +101,15 @@ class SlotTable:
         self._lock = threading.Lock()
         self.fresh = _hit_path(self._by_arguments, policy)
 
+    def after_fork(self) -> None:
+        """In a forked child: every lock new, no refresh in flight (its thread was the parent's; its
+        pending result would never resolve). Tokens are kept."""
+        self._lock = threading.Lock()
+        for slot in self._slots.values():
+            slot.lock = threading.Lock()
+            slot.pending = None
+            slot.state.refreshing = False
+
     def slot(self, scopes: Tuple[str, ...], tenant_id: Optional[str], enable_cae: bool) -> Slot:
         """The slot of the key these arguments name (validated: scopes present, tenant allowed),
         created on first use."""

@@ -183,6 +183,14 @@ class MsalExchange:
             retry_after=answer.retry_after,
         )
 
+    def after_fork(self) -> None:
+        """In a forked child: forget the MSAL clients and the HTTP client without closing them (their
+        pooled connections are the parent's too); the next exchange builds new ones."""
+        self._lock = threading.Lock()
+        self._apps = OrderedDict()
+        self._http = None
+        self._local = threading.local()
+
     def close(self) -> None:
         """Drop the MSAL clients and our HTTP client; the next exchange builds new ones (reopen)."""
         with self._lock:

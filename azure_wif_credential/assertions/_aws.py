@@ -142,6 +142,10 @@ class AwsWebIdentityAssertion(AudienceSource):
         remember(token)
         return token.strip()
 
+    def _after_fork(self) -> None:
+        self._lock = threading.Lock()
+        self._client = self._client_session = None  # botocore's pooled connections: a new client
+
     def _remember_credentials(self) -> None:
         """Register the AWS secret key and session token with the redactor before they are used: an
         error that echoes them (or a part of them) never shows them."""

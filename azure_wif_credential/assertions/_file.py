@@ -36,6 +36,9 @@ class FileAssertion:
         self._stamp: Optional[_Stamp] = None
         self._text = ""
 
+    def _after_fork(self) -> None:
+        self._lock = threading.Lock()
+
     @property
     def path(self) -> str:
         return self._path

@@ -82,6 +82,10 @@ class ManagedIdentityAssertion(AudienceSource):
         remember(token)
         return token
 
+    def _after_fork(self) -> None:
+        self._lock = threading.Lock()
+        self._credential = None  # its pooled connections are the parent's too: a new one is built
+
     def close(self) -> None:
         with self._lock:
             credential, self._credential = self._credential, None

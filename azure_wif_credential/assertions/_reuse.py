@@ -7,6 +7,7 @@ import time
 from typing import Callable, Optional, Tuple
 
 from .._claims import describe_assertion, unverified_claims
+from .._fork import after_fork_of
 from .._redact import get_logger
 
 _LOGGER = get_logger(__name__)
@@ -44,6 +45,10 @@ class ReusedAssertion:
     @property
     def source(self) -> Callable[[], str]:
         return self._source
+
+    def _after_fork(self) -> None:
+        self._lock = threading.Lock()
+        after_fork_of(self._source)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self._source!r}, min_remaining={self._min_remaining:g})"
