@@ -17,13 +17,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import stat
 import sys
 import threading
 import time
 from typing import Any, Dict, Optional, Tuple
 
 from ._cache import FREE_LEASE, Lease, MemoryTokenCache
+from ._host_files import HostLock, Untrusted, read_document, trusted_directory, write_document
 from ._policy import CachedToken, CacheKey
 from ._redact import error_text, get_logger, remember
 
@@ -35,6 +35,12 @@ MAX_DOCUMENT_BYTES = 4 << 20
 #: Discovery documents are reused for a day, as MSAL's own in-process cache does.
 DISCOVERY_LIFETIME = 24 * 3600.0
 SUFFIX = ".wif"
+#: Seconds the document lock is waited for (a read or a write takes milliseconds) ...
+DOCUMENT_LOCK_WAIT = 2.0
+#: ... and a key's refresh lease (another process's token request: normally well under a second).
+LEASE_WAIT = 5.0
+#: After a failure (a lock not had, a full disk), this process's memory only for this long.
+RETRY_HOST_CACHE_AFTER = 60.0
 
 
 def cache_directory() -> str:
@@ -70,8 +76,8 @@ def check_persistence_options(options: Any) -> Tuple[str, bool]:
 
 
 def build_persistence(location: str, allow_unencrypted: bool) -> Any:
-    """msal-extensions' encrypted persistence for this platform, else (only when allowed) its plain
-    file persistence; a ValueError naming ``allow_unencrypted_storage`` otherwise."""
+    """msal-extensions' encrypted persistence for this platform; None for our own plain ``0600`` file
+    (only when allowed); a ValueError naming ``allow_unencrypted_storage`` otherwise."""
     import msal_extensions
 
     try:
@@ -87,7 +93,7 @@ def build_persistence(location: str, allow_unencrypted: bool) -> Any:
         _LOGGER.debug(
             "Persistent token cache: no encryption available (%s); using a 0600 file", error_text(error)
         )
-    return msal_extensions.FilePersistence(location)
+    return None
 
 
 def _key_id(authority: str, client_id: str, key: CacheKey) -> str:
@@ -95,41 +101,36 @@ def _key_id(authority: str, client_id: str, key: CacheKey) -> str:
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
-class _FileLease:
-    """msal-extensions' cross-process lock as a lease: bounded (it gives up after a few seconds, and
-    a lock whose holder died is taken over), never raising."""
-
-    def __init__(self, lock: Any, held: bool) -> None:
-        self._lock, self.held = lock, held
-
-    def release(self) -> None:
-        if self._lock is not None and self.held:
-            self.held = False
-            try:
-                self._lock.__exit__(None, None, None)
-            except Exception as error:  # already removed by a racing process: nothing to undo
-                _LOGGER.debug("Persistent token cache: releasing a lease: %s", error_text(error))
-
-
 class PersistentTokenCache:
     """A :class:`~azure_wif_credential._cache.TokenCache` shared by every process of this user on this
-    host. Blocking (file I/O, lock waits): the asyncio shell calls it in worker threads."""
+    host. Blocking (file I/O, lock waits): the asyncio shell calls it in worker threads.
+
+    Every operation is bounded: the document lock is waited for at most :data:`DOCUMENT_LOCK_WAIT`
+    seconds and a key's lease at most :data:`LEASE_WAIT`; past that, or on a full, read-only or
+    over-quota disk, this process uses its own memory (one WARNING) and tries the host cache again after
+    :data:`RETRY_HOST_CACHE_AFTER` seconds. A directory or file that is not this user's alone is never
+    used (see ``_host_files``).
+    """
 
     blocking = True
 
     def __init__(self, options: Any, *, authority: str, client_id: str) -> None:
         self.name, allow_unencrypted = check_persistence_options(options)
         self._authority, self._client_id = authority, client_id
-        self.location = os.path.join(cache_directory(), self.name + SUFFIX)
+        self.directory = cache_directory()
+        self.location = os.path.join(self.directory, self.name + SUFFIX)
         self._memory = MemoryTokenCache()  # the fallback when the host cache cannot be used
         self._warned: set[str] = set()
         self._lock = threading.Lock()
+        self._untrusted = False  # for good: a path another user controls
+        self._off_until = 0.0  # monotonic: this process's memory only until then
         try:
-            self._persistence: Any = build_persistence(self.location, allow_unencrypted)
+            self._encrypted: Any = build_persistence(self.location, allow_unencrypted)
         except ValueError:
             raise
-        except Exception as error:  # an unwritable home directory, ...: this process's memory only
-            self._persistence = None
+        except Exception as error:  # a broken keyring ...: this process's memory only
+            self._encrypted = None
+            self._untrusted = True
             self._warn(
                 "unusable",
                 f"cannot use {self.location} ({error_text(error, limit=160)}); tokens are "
@@ -146,8 +147,6 @@ class PersistentTokenCache:
     # --- TokenCache ---------------------------------------------------------------------------
 
     def get(self, key: CacheKey) -> Optional[CachedToken]:
-        if self._persistence is None:
-            return self._memory.get(key)
         document = self._read()
         if document is None:
             return self._memory.get(key)
@@ -176,27 +175,20 @@ class PersistentTokenCache:
         self._update(lambda document: _set(document, "tokens", identity, entry, expired_before=time.time()))
 
     def lease(self, key: CacheKey, timeout: float) -> Lease:
-        if self._persistence is None:
+        if not self._usable():
             return FREE_LEASE
-        path = f"{self.location}.{_key_id(self._authority, self._client_id, key)[:16]}.lease"
-        lock = self._file_lock(path)
-        if lock is None:
-            return FREE_LEASE
+        lock = HostLock(f"{self.location}.{_key_id(self._authority, self._client_id, key)[:16]}.lease")
         try:
-            lock.__enter__()
+            lock.acquire(min(timeout, LEASE_WAIT))  # not held: another process refreshes; go on without
         except Exception as error:
-            self._warn(
-                "lease",
-                f"could not take the refresh lease ({error_text(error, limit=160)}); refreshing without it",
+            self._give_up(
+                "lease", f"could not take the refresh lease ({error_text(error, limit=160)})", error
             )
-            return _FileLease(None, False)
-        return _FileLease(lock, True)
+        return lock
 
     # --- discovery documents (MSAL's GETs), read by the HTTP client MSAL uses -----------------
 
     def get_document(self, url: str) -> Optional[Dict[str, Any]]:
-        if self._persistence is None:
-            return None
         document = self._read()
         entry = (document or {}).get("discovery", {}).get(url)
         if not isinstance(entry, dict) or not isinstance(entry.get("body"), str):
@@ -207,38 +199,46 @@ class PersistentTokenCache:
         return entry
 
     def put_document(self, url: str, body: str) -> None:
-        if self._persistence is None:
-            return
         entry = {"body": body, "stored_at": time.time()}
         self._update(lambda document: _set(document, "discovery", url, entry))
 
     # --- the document ---------------------------------------------------------------------------
 
-    def _file_lock(self, path: str) -> Any:
+    def _usable(self) -> bool:
+        """Whether the host cache may be used now: a trusted directory, and no recent failure."""
+        if self._untrusted or time.monotonic() < self._off_until:
+            return False
         try:
-            import msal_extensions
-
-            return msal_extensions.CrossPlatLock(path)
+            trusted_directory(self.directory)
         except Exception as error:
-            self._warn(
-                "lock", f"no cross-process lock ({error_text(error, limit=160)}); this process's memory only"
-            )
-            return None
+            self._give_up("directory", f"cannot use the directory ({error_text(error, limit=200)})", error)
+            return False
+        return True
 
-    def _locked(self) -> Any:
-        lock = self._file_lock(self.location + ".lockfile")
-        if lock is None:
+    def _give_up(self, kind: str, message: str, error: BaseException) -> None:
+        """The host cache failed: for good when a path is not ours alone, else for a while."""
+        if isinstance(error, Untrusted):
+            self._untrusted = True
+            self._warn("untrusted", f"{message}; tokens are cached in this process only")
+            return
+        self._off_until = time.monotonic() + RETRY_HOST_CACHE_AFTER
+        self._warn(kind, f"{message}; tokens are cached in this process only for now")
+
+    def _locked(self) -> Optional[HostLock]:
+        if not self._usable():
             return None
+        lock = HostLock(self.location + ".lockfile")
         try:
-            lock.__enter__()
-        except Exception as error:
-            self._warn(
+            if lock.acquire(DOCUMENT_LOCK_WAIT):
+                return lock
+            self._give_up(
                 "lock",
-                f"could not lock {self.location} ({error_text(error, limit=160)}); "
-                "tokens are cached in this process only for now",
+                f"{self.location} stayed locked by another process for {DOCUMENT_LOCK_WAIT:g} s",
+                TimeoutError(),
             )
-            return None
-        return lock
+        except Exception as error:
+            self._give_up("lock", f"could not lock {self.location} ({error_text(error, limit=160)})", error)
+        return None
 
     def _read(self) -> Optional[Dict[str, Any]]:
         lock = self._locked()
@@ -247,7 +247,7 @@ class PersistentTokenCache:
         try:
             return self._load()
         finally:
-            _FileLease(lock, True).release()
+            lock.release()
 
     def _update(self, change: Any) -> None:
         lock = self._locked()
@@ -255,40 +255,46 @@ class PersistentTokenCache:
             return
         try:
             document = self._load()
-            if document is None:  # not a regular file, or unreadable: never written into (memory only)
+            if document is None:  # not ours, or unreadable: never written into (memory only)
                 return
             change(document)
-            self._persistence.save(json.dumps(document, separators=(",", ":")))
-            if not self._persistence.is_encrypted:
-                os.chmod(self.location, 0o600)
-        except Exception as error:
-            self._warn("write", f"could not write {self.location} ({error_text(error, limit=160)})")
+            text = json.dumps(document, separators=(",", ":"))
+            if self._encrypted is not None:
+                self._encrypted.save(text)
+            else:
+                write_document(self.location, text.encode("utf-8"))
+        except Exception as error:  # ENOSPC, EDQUOT, EROFS, ...: a WARNING, and memory for a while
+            self._give_up("write", f"could not write {self.location} ({error_text(error, limit=160)})", error)
         finally:
-            _FileLease(lock, True).release()
+            lock.release()
 
     def _load(self) -> Optional[Dict[str, Any]]:
-        """The document, or an empty one for a missing, corrupt or foreign file (to be rewritten);
-        None when the file cannot be read at all."""
-        try:
-            info = os.stat(self.location)
-        except FileNotFoundError:
-            return _empty()
-        except OSError as error:
-            self._warn("read", f"cannot read {self.location} ({error_text(error, limit=160)})")
-            return None
-        if not stat.S_ISREG(info.st_mode):
-            self._warn(
-                "read", f"{self.location} is not a regular file; tokens are cached in this process only"
-            )
-            return None
-        if info.st_size > MAX_DOCUMENT_BYTES:
-            return self._ignored(f"it is {info.st_size} bytes long")
-        try:
-            text = self._persistence.load()
-        except Exception as error:
-            if type(error).__name__ == "PersistenceNotFound":
+        """The document, or an empty one for a missing, corrupt or foreign document (to be rewritten);
+        None when the file cannot be used at all."""
+        if self._encrypted is not None:
+            try:
+                text = self._encrypted.load()
+            except Exception as error:
+                if type(error).__name__ == "PersistenceNotFound":
+                    return _empty()
+                return self._ignored(f"it could not be read or decrypted ({type(error).__name__})")
+        else:
+            try:
+                data = read_document(self.location, MAX_DOCUMENT_BYTES)
+            except Untrusted as error:
+                self._give_up("read", str(error), error)
+                return None
+            except OSError as error:
+                if "larger than" in str(error):
+                    return self._ignored(f"it is over {MAX_DOCUMENT_BYTES} bytes long")
+                self._give_up("read", f"cannot read {self.location} ({error_text(error, limit=160)})", error)
+                return None
+            if data is None:
                 return _empty()
-            return self._ignored(f"it could not be read or decrypted ({type(error).__name__})")
+            try:
+                text = data.decode("utf-8")
+            except UnicodeDecodeError:
+                return self._ignored("it is not UTF-8 text")
         if not text.strip():
             return self._ignored("it is empty")
         try:
