@@ -336,6 +336,7 @@ def test_sharing_a_name_with_azure_identitys_cache_breaks_neither(
     )
     their_token = theirs.get_token(STORAGE).token
     directory = home / ".IdentityService"
+
     def theirs_only() -> Dict[str, bytes]:  # our document, and our lock and lease files, aside
         ours = (".wif", ".wif.lockfile", ".lease")
         return {p.name: p.read_bytes() for p in directory.iterdir() if not p.name.endswith(ours)}
