@@ -46,6 +46,13 @@ class CountingAssertion:
         return token
 
 
+def unexpired(result: Any, now: float) -> Any:
+    """``result`` (an AccessToken or AccessTokenInfo), after asserting it had not expired at ``now``:
+    an expired token is never a token (the invariant every reliability table checks)."""
+    assert result.expires_on > now, f"an expired token was returned: expires_on {result.expires_on} <= {now}"
+    return result
+
+
 def wait_until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
     """Poll ``condition`` (for background work on real threads) until it holds, at most ``timeout``."""
     deadline = time.monotonic() + timeout

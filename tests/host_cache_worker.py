@@ -71,6 +71,8 @@ def main(settings: Dict[str, Any]) -> None:
         )
         info = credential.get_token_info(*scopes, options={"enable_cae": bool(settings.get("cae"))})
     done = time.perf_counter()
+    # An expired token is never a token, also when it was read from the host cache.
+    assert info.expires_on > time.time(), "an expired token was returned"
     print(
         json.dumps(
             {

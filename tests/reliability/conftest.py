@@ -10,7 +10,7 @@ import time
 from typing import Any, Callable, Iterator, List, Optional
 
 import pytest
-from helpers import CountingAssertion, VirtualClock
+from helpers import CountingAssertion, VirtualClock, unexpired
 
 from azure_wif_credential import FederatedTokenCredential
 from azure_wif_credential._policy import RefreshPolicy
@@ -51,15 +51,22 @@ class Driver:
             asyncio.new_event_loop() if flavour == "aio" else None
         )
 
+    def now(self) -> float:
+        """The credential's own clock (the virtual one where the test moves time)."""
+        return float(self.credential._core.policy.clock())
+
     def get_token(self, *scopes: str, **kwargs: Any) -> Any:
         if self.loop is None:
-            return self.credential.get_token(*scopes, **kwargs)
-        return self.loop.run_until_complete(self.credential.get_token(*scopes, **kwargs))
+            return unexpired(self.credential.get_token(*scopes, **kwargs), self.now())
+        return unexpired(
+            self.loop.run_until_complete(self.credential.get_token(*scopes, **kwargs)), self.now()
+        )
 
     def get_token_info(self, *scopes: str, **kwargs: Any) -> Any:
         if self.loop is None:
-            return self.credential.get_token_info(*scopes, **kwargs)
-        return self.loop.run_until_complete(self.credential.get_token_info(*scopes, **kwargs))
+            return unexpired(self.credential.get_token_info(*scopes, **kwargs), self.now())
+        coroutine = self.credential.get_token_info(*scopes, **kwargs)
+        return unexpired(self.loop.run_until_complete(coroutine), self.now())
 
     def concurrently(self, count: int, *scopes: str) -> List[Any]:
         """``count`` callers at once (threads, or tasks on the driver's loop): each one's token or error."""
@@ -69,7 +76,7 @@ class Driver:
             def call() -> None:
                 barrier.wait()
                 try:
-                    outcomes.append(self.credential.get_token(*scopes))
+                    outcomes.append(unexpired(self.credential.get_token(*scopes), self.now()))
                 except Exception as error:
                     outcomes.append(error)
 
@@ -82,7 +89,11 @@ class Driver:
 
         async def all_at_once() -> List[Any]:
             calls = [self.credential.get_token(*scopes) for _ in range(count)]
-            return list(await asyncio.gather(*calls, return_exceptions=True))
+            outcomes = list(await asyncio.gather(*calls, return_exceptions=True))
+            for outcome in outcomes:
+                if not isinstance(outcome, BaseException):
+                    unexpired(outcome, self.now())
+            return outcomes
 
         return self.loop.run_until_complete(all_at_once())
 

@@ -16,7 +16,7 @@ import warnings
 from typing import Any, Callable, Dict, List, Optional
 
 import pytest
-from helpers import VirtualClock, claims_of
+from helpers import VirtualClock, claims_of, unexpired
 
 from azure_wif_credential import FederatedTokenCredential
 from azure_wif_credential._policy import RefreshPolicy
@@ -99,7 +99,7 @@ def test_a_refresh_in_flight_at_fork_does_not_wedge_the_child(
     caller.start()
     try:
         assert entered.wait(10)
-        token = forked(lambda: credential.get_token(STORAGE).token)
+        token = forked(lambda: unexpired(credential.get_token(STORAGE), time.time()).token)
         assert sandbox.verify_access_token(token), "the child got its own token at once"
     finally:
         gate.set()
@@ -133,7 +133,7 @@ def test_a_worker_pool_idle_at_fork_runs_the_childs_background_refresh(sandbox: 
         assert credential.get_token(STORAGE).token == second
         limit = time.monotonic() + 10
         while time.monotonic() < limit:
-            token = credential.get_token(STORAGE).token
+            token: str = unexpired(credential.get_token(STORAGE), clock.now).token
             if token != second:
                 return token
             time.sleep(0.01)
@@ -147,10 +147,8 @@ def test_a_worker_pool_idle_at_fork_runs_the_childs_background_refresh(sandbox: 
 
 def _tokens_for(credential: FederatedTokenCredential, scope: str, rounds: int) -> List[str]:
     """The audience of each token a claims challenge (always a request) brings for ``scope``."""
-    return [
-        claims_of(credential.get_token(scope, claims='{"access_token": {}}').token)["aud"]
-        for _ in range(rounds)
-    ]
+    tokens = [credential.get_token(scope, claims='{"access_token": {}}') for _ in range(rounds)]
+    return [claims_of(unexpired(token, time.time()).token)["aud"] for token in tokens]
 
 
 def test_parent_and_child_never_read_each_others_answers(sandbox: Sandbox) -> None:

@@ -22,7 +22,7 @@ from typing import Any, Callable, Dict, Iterator, List
 
 import pytest
 from azure.identity import TokenCachePersistenceOptions
-from helpers import CountingAssertion
+from helpers import CountingAssertion, unexpired
 
 from azure_wif_credential import FederatedTokenCredential
 from azure_wif_credential._persistent_cache import _key_id
@@ -188,7 +188,7 @@ def test_a_local_attackers_plant_is_refused_with_one_warning(
     checks = _scenario(attack, home, shared, sandbox, app)
     with caplog.at_level(logging.WARNING, logger="azure_wif_credential"):
         with credential_for(sandbox, app) as credential:
-            tokens = [credential.get_token(STORAGE).token for _ in range(3)]
+            tokens = [unexpired(credential.get_token(STORAGE), time.time()).token for _ in range(3)]
             other = credential.get_token(SCOPES[0]).token
     assert tokens[0] != PLANTED_TOKEN and sandbox.verify_access_token(tokens[0]), "only Entra's tokens"
     assert len(set(tokens)) == 1 and sandbox.verify_access_token(other)
