@@ -251,11 +251,16 @@ def finish_refresh(
     wait = asked_wait(error)
     if wait is not None:
         hold = max(hold, min(wait, _delay(lambda: policy.retry_after_max, 300.0)))
+    delay = hold
+    token = state.token
+    if token is not None and now < token.expires_on:  # a valid token is served meanwhile: no hurry
+        backoff = _delay(lambda: policy.backoff(failures), policy.backoff_max)
+        if policy.mandatory(token, now):  # ... but try again before it expires
+            hold = delay = max(hold, min(backoff, (token.expires_on - now) / 2))
+        else:
+            delay = max(hold, backoff)
     state.held_until = now + hold
     state.last_error = error
-    delay = hold
-    if state.token is not None and not policy.mandatory(state.token, now):  # advisory: back off longer
-        delay = max(hold, _delay(lambda: policy.backoff(failures), policy.backoff_max))
     state.retry_at = now + delay
     return delay
 
