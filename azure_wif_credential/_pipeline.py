@@ -24,7 +24,7 @@ from azure.core.pipeline.policies import (
 from azure.core.pipeline.transport import HttpTransport
 from azure.core.rest import HttpRequest
 
-from ._redact import remember
+from ._redact import get_logger, remember
 from ._retry_after import AsyncCappedRetryPolicy, CappedRetryPolicy
 from ._version import VERSION
 
@@ -116,6 +116,8 @@ def check_transport(transport: Any, owner: str) -> None:
     )
 
 
+#: azure-core's HttpLoggingPolicy logger (INFO: URLs and allow-listed headers).
+HTTP_LOGGER = "azure.core.pipeline.policies.http_logging_policy"
 #: Request headers whose values are secrets: a bearer token (Graph's, a CI's), App Service's identity
 #: header, AWS's session token. Registered with the redactor as they leave, so an echo never shows them.
 SECRET_HEADERS = ("authorization", "x-identity-header", "x-amz-security-token", "secret")
@@ -167,7 +169,9 @@ class PipelineOptions:
             UserAgentPolicy(sdk_moniker=f"azure-wif-credential/{VERSION}", **options),
             ProxyPolicy(**options),
             AsyncCappedRetryPolicy(**options) if asynchronous else CappedRetryPolicy(**options),
-            HttpLoggingPolicy(**options),  # URL and allow-listed headers only; never bodies
+            # URL and allow-listed headers only, never bodies; its logger redacted, as an answer's
+            # allow-listed header (request-id) may echo a bearer token
+            HttpLoggingPolicy(logger=get_logger(HTTP_LOGGER), **options),
             *extra,
             RememberSecretHeaders(),
         ]

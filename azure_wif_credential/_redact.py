@@ -180,6 +180,14 @@ class RedactingFilter(logging.Filter):
 _FILTER = RedactingFilter()
 
 
+def guard_loggers(prefix: str) -> None:
+    """Attach the redacting filter to every logger under ``prefix`` that exists now (a library whose
+    own log lines may quote what a far side echoed, e.g. azure-identity's managed-identity clients)."""
+    for name in list(logging.Logger.manager.loggerDict):
+        if name == prefix or name.startswith(prefix + "."):
+            get_logger(name)
+
+
 def get_logger(name: str) -> logging.Logger:
     """``logging.getLogger(name)`` with the redacting filter attached (once)."""
     logger = logging.getLogger(name)

@@ -9,7 +9,7 @@ from typing import Any, Dict, Optional
 from azure.core.exceptions import ClientAuthenticationError
 
 from .._errors import credential_unavailable, scrubbed
-from .._redact import remember, safe_text
+from .._redact import guard_loggers, remember, safe_text
 from ._base import AudienceSource
 from ._deadline import within
 
@@ -63,6 +63,7 @@ class ManagedIdentityAssertion(AudienceSource):
                 from azure.identity import ManagedIdentityCredential
 
                 self._credential = ManagedIdentityCredential(client_id=self._client_id, **self._kwargs)
+                guard_loggers("azure.identity")  # its log lines quote the endpoint's answers
             credential = self._credential
         remember(*(os.environ.get(name) for name in ("IDENTITY_HEADER", "MSI_SECRET")))
         try:

@@ -153,3 +153,96 @@ def test_a_command_argument_marked_secret_never_shows(everything: Everything) ->
     corpus = "\n".join([describe(caught.value), repr(source), *everything.lines])
     assert secret not in corpus
     assert "<redacted>" in repr(source)
+
+
+def test_no_secret_on_the_round_three_surfaces(
+    sandbox: Sandbox,
+    make_driver: Callable[..., Driver],
+    everything: Everything,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Any,
+) -> None:
+    """The leak scanner over what round 3 added: throttled and held errors, Graph's errors through the
+    library and the CLI (stdout and stderr), the managed-identity endpoint and the CLI's own failures."""
+    from helpers import sandbox_credential
+
+    from azure_wif_credential._cli import main
+    from azure_wif_credential.assertions import ManagedIdentityAssertion
+    from azure_wif_credential.trust import FederatedIdentityCredentials
+
+    texts: List[str] = []
+    secrets: List[str] = []
+    source = SandboxAssertion(sandbox)
+    driver = make_driver("sync", assertion=source, logging_enable=True)
+
+    def attempt(call: Callable[[], Any]) -> None:
+        try:
+            result = call()
+            token = getattr(result, "token", None)
+            if isinstance(token, str):
+                secrets.append(token)
+        except Exception as error:
+            texts.append(describe(error))
+
+    # Entra throttles, echoing the assertion in its description; then the held error, repeated
+    sandbox.answer_next(
+        status=429,
+        body='{"error": "temporarily_unavailable", "error_description": "AADSTS90055: busy {assertion}"}',
+        headers=[("Retry-After", "3600")],
+    )
+    attempt(lambda: driver.get_token(STORAGE))
+    attempt(lambda: driver.get_token(STORAGE))
+    # Graph, echoing the bearer token everywhere it could
+    admin = sandbox.register_app(subject="admin", graph_roles=["Application.ReadWrite.All"])
+    target = sandbox.register_app(subject=None, tenant_id=admin.tenant_id)
+    graph_credential = sandbox_credential(sandbox, admin, "admin", logging_enable=True)
+    secrets.append(graph_credential.get_token(f"{sandbox.graph_endpoint}/.default").token)
+    fics = FederatedIdentityCredentials(
+        graph_credential,
+        application=target.client_id,
+        graph_endpoint=sandbox.graph_endpoint,
+        connection_verify=sandbox.ca_file,
+        logging_enable=True,
+    )
+    echo = '{"error": {"code": "{authorization}", "message": "{authorization}", "innerError": {"request-id": "{authorization}"}}}'
+    sandbox.answer_next(
+        status=429,
+        body=echo,
+        headers=[("request-id", "{authorization}"), ("Retry-After", "1e400")],
+        endpoint="graph",
+    )
+    attempt(fics.list)
+    fics.close()
+    # the CLI's trust list, when Graph echoes the bearer
+    token_file = tmp_path / "admin-token"
+    token_file.write_text(sandbox.issue_assertion(subject="admin"))
+    for name, value in {
+        "AZURE_TENANT_ID": admin.tenant_id,
+        "AZURE_CLIENT_ID": admin.client_id,
+        "AZURE_AUTHORITY_HOST": sandbox.authority,
+        "AZURE_FEDERATED_TOKEN_FILE": str(token_file),
+    }.items():
+        monkeypatch.setenv(name, value)
+    sandbox.answer_next(status=403, body=echo, headers=[("request-id", "{authorization}")], endpoint="graph")
+    args = ["trust", "list", "--app", target.client_id, "--graph-endpoint", sandbox.graph_endpoint]
+    assert main([*args, "--ca-file", sandbox.ca_file]) != 0
+    captured = capsys.readouterr()
+    texts.extend([captured.out, captured.err])
+    secrets.extend(r.headers.get("authorization", "") for r in sandbox.recorded("graph"))
+    # App Service's endpoint echoing its identity header
+    env = sandbox.managed_identity_env()
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    secrets.append(env["IDENTITY_HEADER"])
+    sandbox.answer_next(3, status=500, body='{"message": "{identity_header}"}', endpoint="managed-identity")
+    attempt(ManagedIdentityAssertion(retry_total=0))
+
+    secrets.extend(source.issued)
+    secrets = [s for s in secrets if s and s != "<redacted>"]
+    corpus = "\n".join(texts + everything.lines)
+    assert any("AADSTS90055" in text for text in texts) and any("Not tried again yet" in t for t in texts)
+    assert "Microsoft Graph answered HTTP 403" in captured.err, "the CLI said what Graph said"
+    leaked = [s[:12] + "..." for s in secrets if s in corpus]
+    assert leaked == [], f"{len(leaked)} secrets leaked"
+    assert JWT_SHAPE.findall(corpus) == [], "nothing JWT-shaped reached a message, log, repr or the CLI"
