@@ -36,14 +36,10 @@ def kind_of(mode: int) -> str:
     return "not a regular file"
 
 
-def read_regular(path: str, limit: int, *, follow_symlinks: bool = True) -> bytes:
+def read_regular(path: str, limit: int) -> bytes:
     """At most ``limit`` bytes of the regular file at ``path``: :class:`NotARegularFile` for anything
-    else, :class:`FileTooLarge` past the limit, and the OSError of the open itself (missing, denied;
-    ``follow_symlinks=False``: ELOOP for a symbolic link)."""
-    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0)
-    if not follow_symlinks:
-        flags |= getattr(os, "O_NOFOLLOW", 0)
-    fd = os.open(path, flags)
+    else, :class:`FileTooLarge` past the limit, and the OSError of the open itself (missing, denied)."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0))
     with os.fdopen(fd, "rb") as file:
         mode = os.fstat(file.fileno()).st_mode
         if not stat.S_ISREG(mode):

@@ -27,6 +27,8 @@ import stat
 import time
 from typing import BinaryIO, Optional
 
+from ._files import kind_of
+
 #: How long a lock is waited for at most: then the caller goes on without the host cache.
 POLL_START, POLL_MAX = 0.005, 0.1
 
@@ -78,7 +80,7 @@ def _open(path: str, flags: int, what: str) -> int:
     try:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
-            raise Untrusted(f"{what} {path} is not a regular file")
+            raise Untrusted(f"{what} {path} is {kind_of(info.st_mode)}, not a regular file")
         _check_owner(path, info, what)
         if _uid() is not None:
             if info.st_nlink != 1:

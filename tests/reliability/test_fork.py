@@ -16,7 +16,7 @@ import warnings
 from typing import Any, Callable, Dict, List, Optional
 
 import pytest
-from helpers import VirtualClock, claims_of, unexpired
+from helpers import VirtualClock, claims_of, sandbox_credential, unexpired
 
 from azure_wif_credential import FederatedTokenCredential
 from azure_wif_credential._policy import RefreshPolicy
@@ -86,15 +86,7 @@ def test_a_refresh_in_flight_at_fork_does_not_wedge_the_child(
         gate.wait(30)
         return source()
 
-    credential = FederatedTokenCredential(
-        app.tenant_id,
-        app.client_id,
-        assertion=assertion,
-        authority=sandbox.authority,
-        connection_verify=sandbox.ca_file,
-        retry_total=0,
-        **options,
-    )
+    credential = sandbox_credential(sandbox, app, assertion=assertion, retry_total=0, **options)
     caller = threading.Thread(target=lambda: credential.get_token(STORAGE))
     caller.start()
     try:
@@ -110,12 +102,10 @@ def test_a_refresh_in_flight_at_fork_does_not_wedge_the_child(
 def test_a_worker_pool_idle_at_fork_runs_the_childs_background_refresh(sandbox: Sandbox) -> None:
     app = sandbox.register_app(subject=SUBJECT)
     clock = VirtualClock()
-    credential = FederatedTokenCredential(
-        app.tenant_id,
-        app.client_id,
+    credential = sandbox_credential(
+        sandbox,
+        app,
         assertion=SandboxAssertion(sandbox),
-        authority=sandbox.authority,
-        connection_verify=sandbox.ca_file,
         retry_total=0,
         refresh_policy=RefreshPolicy(clock=clock),
     )
@@ -153,14 +143,7 @@ def _tokens_for(credential: FederatedTokenCredential, scope: str, rounds: int) -
 
 def test_parent_and_child_never_read_each_others_answers(sandbox: Sandbox) -> None:
     app = sandbox.register_app(subject=SUBJECT)
-    credential = FederatedTokenCredential(
-        app.tenant_id,
-        app.client_id,
-        assertion=SandboxAssertion(sandbox),
-        authority=sandbox.authority,
-        connection_verify=sandbox.ca_file,
-        retry_total=0,
-    )
+    credential = sandbox_credential(sandbox, app, assertion=SandboxAssertion(sandbox), retry_total=0)
     credential.get_token(STORAGE)  # a pooled keep-alive connection to the STS, inherited by the child
     rounds = 40
     mine: Dict[str, List[str]] = {}
@@ -194,14 +177,7 @@ def _pool_worker(scope: str) -> Any:
 def test_a_multiprocessing_fork_pool_uses_a_credential_made_before_it(sandbox: Sandbox) -> None:
     global _POOL_CREDENTIAL
     app = sandbox.register_app(subject=SUBJECT)
-    _POOL_CREDENTIAL = FederatedTokenCredential(
-        app.tenant_id,
-        app.client_id,
-        assertion=SandboxAssertion(sandbox),
-        authority=sandbox.authority,
-        connection_verify=sandbox.ca_file,
-        retry_total=0,
-    )
+    _POOL_CREDENTIAL = sandbox_credential(sandbox, app, assertion=SandboxAssertion(sandbox), retry_total=0)
     try:
         _POOL_CREDENTIAL.get_token(STORAGE)
         scopes = [STORAGE, VAULT, "https://management.azure.com/.default"] * 8
