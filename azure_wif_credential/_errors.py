@@ -123,8 +123,9 @@ def build_hint(
         return first + (
             "The assertion presented issuer={iss!r}, subject={sub!r}, audience={aud}. A federated identity "
             "credential on app {client} (tenant {tenant}) must contain exactly this issuer, subject and "
-            "audience (case-sensitive, no trailing slash differences). Compare with: az ad app "
-            "federated-credential list --id {client}".format(
+            "audience (case-sensitive, no trailing slash differences). Compare with: azure-wif-credential "
+            "trust list --app {client} (or az ad app federated-credential list --id {client}); "
+            "azure-wif-credential doctor marks the field that differs and prints the fix.".format(
                 iss=claims.get("iss"),
                 sub=claims.get("sub"),
                 aud=_aud_text(claims.get("aud")),

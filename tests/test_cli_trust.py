@@ -205,7 +205,8 @@ def test_doctor_marks_the_field_that_differs_and_gives_the_command(
         fics.create(FederatedIdentityCredential(name="checkout", issuer=issuer, subject=subject))
     status, report, text = doctor(capsys)
     assert status == 1 and report["ok"] is False
-    assert check(report, "exchange")["status"] == "fail" and "70021" in check(report, "exchange")["detail"]
+    code = {"issuer": "AADSTS700211", "subject": "AADSTS700213"}[field]
+    assert check(report, "exchange")["status"] == "fail" and code in check(report, "exchange")["detail"]
     comparison = check(report, "federated credentials")
     assert words in comparison["detail"]
     assert "azure-wif-credential trust create custom" in comparison["fix"] and SUBJECT in comparison["fix"]

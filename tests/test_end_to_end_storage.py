@@ -98,7 +98,7 @@ def test_the_demo_runs_the_whole_flow_and_never_prints_a_token(azurite: Azurite)
     assert run_demo([], out=lines.append) == 0
     text = "\n".join(lines)
     assert "created a container, uploaded and downloaded a blob" in text
-    assert "AADSTS70021" in text and "Hint:" in text
+    assert "AADSTS700213" in text and "Hint:" in text
     assert "eyJ" not in text, "no JWT (assertion or access token) is printed"
 
 

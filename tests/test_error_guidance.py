@@ -3,6 +3,8 @@ called that (not a tenant problem), and a wrong audience says first what the sta
 
 from __future__ import annotations
 
+from typing import Dict
+
 import pytest
 
 from azure_wif_credential import FederatedTokenCredential, TokenExchangeError
@@ -65,3 +67,37 @@ def test_a_wrong_audience_hint_says_first_that_the_standard_audience_is_api_azur
         "The assertion's audience 'api://my-custom-audience' is not the token-exchange audience"
     )
     assert hint.index("'api://AzureADTokenExchange'") < hint.index("federated identity credential")
+
+
+@pytest.mark.parametrize(
+    ("legacy", "register", "claims", "code"),
+    [
+        (False, {"issuer": "https://other.example"}, {}, 700211),
+        (False, {}, {"subject": "system:serviceaccount:guide:other"}, 700213),
+        (False, {"audience": "api://custom"}, {}, 700212),
+        (True, {}, {"subject": "system:serviceaccount:guide:other"}, 70021),
+    ],
+    ids=["issuer 700211", "subject 700213", "audience 700212", "legacy 70021"],
+)
+def test_every_fic_mismatch_code_gets_the_presented_values_and_the_way_to_compare(
+    legacy: bool, register: Dict[str, str], claims: Dict[str, str], code: int
+) -> None:
+    with Sandbox(legacy_fic_errors=legacy) as sandbox:
+        app = sandbox.register_app(subject=SUBJECT, **register)
+        presented = {"subject": SUBJECT, **claims}
+        credential = FederatedTokenCredential(
+            app.tenant_id,
+            app.client_id,
+            assertion=lambda: sandbox.issue_assertion(subject=presented["subject"]),
+            authority=sandbox.authority,
+            connection_verify=sandbox.ca_file,
+            retry_total=0,
+        )
+        with credential, pytest.raises(TokenExchangeError) as caught:
+            credential.get_token(STORAGE)
+        issuer = sandbox.issuer
+    error = caught.value
+    assert error.error_codes == [code] and error.hint is not None
+    assert f"subject={presented['subject']!r}" in error.hint and f"issuer={issuer!r}" in error.hint
+    assert f"azure-wif-credential trust list --app {app.client_id}" in error.hint
+    assert "azure-wif-credential doctor" in error.hint

@@ -312,8 +312,42 @@ def test_app_only_tokens_need_a_tenant_not_common(sandbox: Sandbox, http: reques
         pytest.param({"aud": "api://other"}, "Audience: 'api://other'", id="audience"),
     ],
 )
-def test_mismatched_federated_credential_is_aadsts70021_naming_what_was_presented(
-    sandbox: Sandbox, http: requests.Session, claims: dict[str, Any], field: str
+def test_with_legacy_fic_errors_a_mismatch_is_aadsts70021_naming_what_was_presented(
+    http: requests.Session, claims: dict[str, Any], field: str
+) -> None:
+    with Sandbox(legacy_fic_errors=True) as sandbox:
+        app = sandbox.register_app()
+        response = request_token(http, sandbox, app, sandbox.issue_assertion(**claims))
+
+    assert response.status_code == 401
+    assert response.json()["error"] == "invalid_client"
+    assert aadsts(response) == 70021
+    description = response.json()["error_description"]
+    assert f"Assertion {field}" in description and "\r\nTrace ID: " in description
+
+
+@pytest.mark.parametrize(
+    ("claims", "code", "shown"),
+    [
+        pytest.param(
+            {"iss": "https://issuer.example"}, 700211, "issuer 'https://issuer.example'", id="issuer"
+        ),
+        pytest.param(
+            {"sub": "system:serviceaccount:default:other"},
+            700213,
+            "subject 'system:serviceaccount:default:other'",
+            id="subject",
+        ),
+        pytest.param({"aud": "api://other"}, 700212, "audience 'api://other'", id="audience"),
+        # Checked in Entra's order: the issuer first, then the subject, then the audience.
+        pytest.param(
+            {"iss": "https://issuer.example", "aud": "api://other"}, 700211, "issuer", id="issuer+aud"
+        ),
+        pytest.param({"sub": "other", "aud": "api://other"}, 700213, "subject 'other'", id="subject+aud"),
+    ],
+)
+def test_a_mismatch_names_the_first_field_that_differs_in_one_line_as_entra_does_today(
+    sandbox: Sandbox, http: requests.Session, claims: dict[str, Any], code: int, shown: str
 ) -> None:
     app = sandbox.register_app()
 
@@ -321,8 +355,13 @@ def test_mismatched_federated_credential_is_aadsts70021_naming_what_was_presente
 
     assert response.status_code == 401
     assert response.json()["error"] == "invalid_client"
-    assert aadsts(response) == 70021
-    assert f"Assertion {field}" in response.json()["error_description"]
+    assert aadsts(response) == code
+    description = response.json()["error_description"]
+    assert description.startswith(
+        f"AADSTS{code}: No matching federated identity record found for presented assertion {shown}"
+    )
+    assert "Check your federated identity credential Subject, Audience and Issuer" in description
+    assert "\r" not in description and "\n" not in description and " Trace ID: " in description
 
 
 def test_assertions_from_untrusted_issuers_cause_no_metadata_fetch(

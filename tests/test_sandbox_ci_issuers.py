@@ -171,7 +171,7 @@ def test_entra_exchanges_a_github_token_for_an_app_that_trusts_the_repository(
     main_branch = sandbox.github_actions_env()
 
     claims = exchange(sandbox, app, github_id_token(http, sandbox, main_branch).json()["value"])
-    with pytest.raises(ClientAuthenticationError, match="AADSTS70021"):
+    with pytest.raises(ClientAuthenticationError, match="AADSTS700213"):
         exchange(sandbox, app, github_id_token(http, sandbox, other_branch).json()["value"])
 
     assert claims["appid"] == app.client_id

@@ -98,7 +98,7 @@ def test_create_list_get_update_delete_and_the_sts_follows(
         pytest.raises(TokenExchangeError) as refused,
     ):
         credential.get_token(STORAGE)
-    assert 70021 in refused.value.error_codes, "the deleted FIC no longer governs the STS"
+    assert 700211 in refused.value.error_codes, "the deleted FIC no longer governs the STS"
 
 
 def test_object_id_addresses_the_same_application(
@@ -122,7 +122,7 @@ def test_a_new_fic_governs_the_sts_after_the_propagation_delay(
     credential = workload(sandbox, target, "late")
     with pytest.raises(TokenExchangeError) as early:
         credential.get_token(STORAGE)
-    assert 70021 in early.value.error_codes, "not yet propagated"
+    assert 700211 in early.value.error_codes, "not yet propagated"
 
     def works() -> bool:
         try:
@@ -263,7 +263,7 @@ def test_flexible_fics_match_by_expression(
     for subject in ("batch:job-7:nightly", "BATCH:job-07:x", "batch:job-07"):
         with workload(sandbox, target, subject) as other, pytest.raises(TokenExchangeError) as refused:
             other.get_token(STORAGE)
-        assert 70021 in refused.value.error_codes, subject
+        assert 700213 in refused.value.error_codes, subject
 
 
 def test_github_flexible_fics_must_pin_the_repository(

@@ -32,27 +32,47 @@ class EntraError(Exception):
     ``message`` is the text after ``AADSTSnnnnn:``; it must never contain a token.
     """
 
-    def __init__(self, error: str, code: int, message: str, *, status: int | None = None) -> None:
+    def __init__(
+        self,
+        error: str,
+        code: int,
+        message: str,
+        *,
+        status: int | None = None,
+        one_line: bool = False,
+        retry_after: int | None = None,
+    ) -> None:
         super().__init__(f"AADSTS{code}: {message}")
         self.error = error
         self.code = code
         self.message = message
         self.status = status if status is not None else _STATUS_FOR_ERROR.get(error, 400)
+        self.one_line = one_line
+        #: Seconds for the Retry-After header (throttling).
+        self.retry_after = retry_after
 
     def body(self, *, correlation_id: str | None = None) -> dict[str, Any]:
-        return error_body(self.error, self.code, self.message, correlation_id=correlation_id)
+        return error_body(
+            self.error, self.code, self.message, correlation_id=correlation_id, one_line=self.one_line
+        )
 
 
-def error_body(error: str, code: int, message: str, *, correlation_id: str | None = None) -> dict[str, Any]:
-    """Entra's error JSON: the description ends with the Trace ID, Correlation ID and Timestamp lines."""
+def error_body(
+    error: str, code: int, message: str, *, correlation_id: str | None = None, one_line: bool = False
+) -> dict[str, Any]:
+    """Entra's error JSON: the description ends with the Trace ID, Correlation ID and Timestamp, on lines
+    of their own (``\\r\\n``, the long-standing format) or, as today's FIC-mismatch answers, on one line."""
     trace_id = str(uuid.uuid4())
     correlation_id = correlation_id or str(uuid.uuid4())
     timestamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%SZ")
-    description = (
-        f"AADSTS{code}: {message}\r\n"
-        f"Trace ID: {trace_id}\r\n"
-        f"Correlation ID: {correlation_id}\r\n"
-        f"Timestamp: {timestamp}"
+    separator = " " if one_line else "\r\n"
+    description = separator.join(
+        [
+            f"AADSTS{code}: {message}",
+            f"Trace ID: {trace_id}",
+            f"Correlation ID: {correlation_id}",
+            f"Timestamp: {timestamp}",
+        ]
     )
     return {
         "error": error,
@@ -152,7 +172,28 @@ def invalid_claims_parameter() -> EntraError:
     return EntraError("invalid_request", 90100, "claims parameter is empty or not valid.")
 
 
+#: Today's FIC-mismatch answers (recorded 2024-2026): one code per field, in this order of checks.
+_FIC_FIELD_CODES = {"issuer": 700211, "subject": 700213, "audience": 700212}
+_FIC_CHECK = (
+    "Check your federated identity credential Subject, Audience and Issuer against the presented "
+    "assertion. https://learn.microsoft.com/entra/workload-id/workload-identity-federation"
+)
+
+
+def no_matching_federated_credential_field(field: str, presented: str) -> EntraError:
+    """AADSTS700211 (issuer), 700213 (subject) or 700212 (audience), as Entra answers them today: the
+    presented value quoted, then the advice and the trace line, all on one line."""
+    return EntraError(
+        "invalid_client",
+        _FIC_FIELD_CODES[field],
+        f"No matching federated identity record found for presented assertion {field} '{presented}'. "
+        f"{_FIC_CHECK}",
+        one_line=True,
+    )
+
+
 def no_matching_federated_credential(issuer: str, subject: str, audience: str) -> EntraError:
+    """The older AADSTS70021 answer (``Sandbox(legacy_fic_errors=True)``), naming all three values."""
     return EntraError(
         "invalid_client",
         70021,

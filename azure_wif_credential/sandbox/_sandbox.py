@@ -94,8 +94,12 @@ class Sandbox:
         record_bodies: bool = False,
         clock_skew: float = 0.0,
         fic_propagation_delay: float = 0.0,
+        legacy_fic_errors: bool = False,
     ) -> None:
         self.token_lifetime = token_lifetime
+        #: Answer a FIC mismatch with the older AADSTS70021 (all three values, ``\r\n`` lines) instead of
+        #: today's AADSTS700211 / 700213 / 700212 (the field that differs, one line).
+        self.legacy_fic_errors = legacy_fic_errors
         #: Seconds before a federated credential created, changed or deleted through Graph governs the STS.
         self.fic_propagation_delay = fic_propagation_delay
         self.refresh_in = refresh_in

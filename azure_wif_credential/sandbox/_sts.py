@@ -2,9 +2,10 @@
 
 Checks, in order: tenant, grant type, required parameters, the app registration (AADSTS700016),
 the client credential (a jwt-bearer client assertion), the assertion's form (AADSTS50027), a
-federated identity credential for its issuer (AADSTS70021), its signature against the issuer's
-published keys (AADSTS7000272 / AADSTS700027), its time range (AADSTS700024), its subject and
-audience (AADSTS70021), and the scope (AADSTS1002012 / AADSTS70011). Then it mints a v1 access token.
+federated identity credential for its issuer (AADSTS700211), its signature against the issuer's
+published keys (AADSTS7000272 / AADSTS700027), its time range (AADSTS700024), its subject (AADSTS700213)
+and audience (AADSTS700212) — or, with ``legacy_fic_errors``, AADSTS70021 for any of the three — and the
+scope (AADSTS1002012 / AADSTS70011). Then it mints a v1 access token.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ class TokenSettings(Protocol):
     token_lifetime: int
     refresh_in: int | None
     clock_skew: float
+    legacy_fic_errors: bool
 
 
 def access_token_issuer(tenant: str) -> str:
@@ -133,11 +135,22 @@ class TokenService:
         now = time.time()
         trusted = [c for c in credentials if c.issuer == issuer and c.in_effect(now)]
         if not trusted:
-            raise errors.no_matching_federated_credential(issuer, subject, shown_audience)
+            raise self._mismatch("issuer", issuer, subject, shown_audience)
         self._verify_signature(assertion, header, issuer)
         self._check_time_range(claims)
-        if not any(_trusts(c, subject, audiences, claims) for c in trusted):
-            raise errors.no_matching_federated_credential(issuer, subject, shown_audience)
+        # Then the subject (or a flexible FIC's expression), then the audience: the first field no
+        # credential of that issuer matches is the one Entra names.
+        by_subject = [c for c in trusted if _subject_matches(c, subject, claims)]
+        if not by_subject:
+            raise self._mismatch("subject", issuer, subject, shown_audience)
+        if not any(c.audience in audiences for c in by_subject):
+            raise self._mismatch("audience", issuer, subject, shown_audience)
+
+    def _mismatch(self, field: str, issuer: str, subject: str, audience: str) -> errors.EntraError:
+        if self._settings.legacy_fic_errors:
+            return errors.no_matching_federated_credential(issuer, subject, audience)
+        presented = {"issuer": issuer, "subject": subject, "audience": audience}[field]
+        return errors.no_matching_federated_credential_field(field, presented)
 
     def _verify_signature(self, assertion: str, header: Mapping[str, Any], issuer: str) -> None:
         kid = header.get("kid")
@@ -216,11 +229,7 @@ class TokenService:
 GRAPH_RESOURCES = frozenset({"https://graph.microsoft.com", "00000003-0000-0000-c000-000000000000"})
 
 
-def _trusts(
-    credential: FederatedCredential, subject: str, audiences: list[str], claims: Mapping[str, Any]
-) -> bool:
-    if credential.audience not in audiences:
-        return False
+def _subject_matches(credential: FederatedCredential, subject: str, claims: Mapping[str, Any]) -> bool:
     if credential.expression is None:
         return credential.subject == subject
     from ..trust._expressions import ExpressionError, parse
