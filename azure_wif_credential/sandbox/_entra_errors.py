@@ -260,8 +260,19 @@ def invalid_scope(scope: str) -> EntraError:
     )
 
 
+#: Entra's throttling answers: 429 TenantThrottlingError, 503 "too busy" RequestBudgetExceededError.
+THROTTLING_CODES = {429: 90055, 503: 90024}
+_MESSAGES = {
+    90055: "TenantThrottlingError - There are too many pending requests for this tenant. Please try again later.",
+    90024: "RequestBudgetExceededError - A transient error has occurred. Please try again later.",
+}
+
+
 def injected_fault(status: int, *, error: str | None = None, code: int | None = None) -> EntraError:
-    """What an injected fault (``Sandbox.fail_next``) answers; ``error``/``code`` override the defaults."""
+    """What an injected fault (``Sandbox.fail_next``, ``Sandbox.throttle``) answers; ``error``/``code``
+    override the defaults."""
+    if code in _MESSAGES:
+        return EntraError(error or "temporarily_unavailable", code, _MESSAGES[code], status=status)
     if status == 429:
         default_error, default_code = "temporarily_unavailable", 90055
         message = "TenantThrottlingError: There are too many incoming requests."

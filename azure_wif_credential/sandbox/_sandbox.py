@@ -14,7 +14,7 @@ from typing import Any, Sequence
 from ._azure_proxy import IdentityBindingProxy
 from ._clouds import Clouds
 from ._directory import App, Directory, FederatedCredential
-from ._entra_errors import EntraError
+from ._entra_errors import THROTTLING_CODES, EntraError
 from ._entra_metadata import EntraMetadata
 from ._faults import Drop, Failure, FaultPlan, Raw
 from ._github import GithubActions
@@ -492,6 +492,22 @@ class Sandbox:
         if not 400 <= status <= 599:
             raise ValueError(f"status must be an HTTP error status, not {status}")
         self._faults.queue(_endpoint(endpoint), Failure(status, retry_after, error, code), count)
+
+    def throttle(
+        self, count: int = 1, *, status: int = 429, retry_after: int = 60, endpoint: str = "token"
+    ) -> None:
+        """Throttle the next ``count`` requests to ``endpoint`` as Entra does: 429 with ``Retry-After``
+        and ``temporarily_unavailable`` / AADSTS90055 (TenantThrottlingError), or ``status=503`` "too busy"
+        with ``Retry-After`` and AADSTS90024 (RequestBudgetExceededError). Graph's endpoint answers
+        Graph's own throttling error. :meth:`reset` clears throttles still queued."""
+        if status not in (429, 503):
+            raise ValueError(f"status must be 429 (throttled) or 503 (too busy), not {status}")
+        if isinstance(retry_after, bool) or not isinstance(retry_after, int) or retry_after < 0:
+            raise ValueError(f"retry_after must be a whole number of seconds, not {retry_after!r}")
+        code = THROTTLING_CODES[status]
+        self._faults.queue(
+            _endpoint(endpoint), Failure(status, retry_after, "temporarily_unavailable", code), count
+        )
 
     def answer_next(
         self,

@@ -157,3 +157,63 @@ def test_a_valid_token_is_served_while_retry_after_runs_also_in_the_mandatory_wi
     clock.advance(60)
     token = driver.get_token(STORAGE)
     assert token.token != first.token and token.expires_on > clock.now
+
+
+# --- sandbox.throttle(): Entra's own throttling answers ------------------------------------------------
+
+
+@pytest.mark.parametrize(("status", "code"), [(429, 90055), (503, 90024)])
+def test_entras_throttling_without_a_token_says_the_code_and_when_to_come_back(
+    status: int,
+    code: int,
+    flavour: str,
+    sandbox: Sandbox,
+    make_driver: Callable[..., Driver],
+    clock: VirtualClock,
+) -> None:
+    driver = make_driver(flavour, retry_total=3)
+    sandbox.throttle(status=status, retry_after=60)
+    with pytest.raises(TokenExchangeError) as caught:
+        driver.get_token(STORAGE)
+    error = caught.value
+    assert error.status_code == status and error.error_codes == [code] and error.retryable
+    assert error.oauth_error == "temporarily_unavailable"
+    assert error.retry_after == 60 and "Entra asked to try again in 60 s" in str(error)
+    assert sandbox.request_count("token") == 1, "a 60 s Retry-After is not slept in the call"
+    for _ in range(20):
+        with pytest.raises(TokenExchangeError) as again:
+            driver.get_token(STORAGE)
+        assert again.value.error_codes == [code] and 0 < (again.value.retry_after or 0) <= 60
+    assert sandbox.request_count("token") == 1, "held for Entra's Retry-After"
+    clock.advance(60)
+    assert sandbox.verify_access_token(driver.get_token(STORAGE).token)
+    assert sandbox.request_count("token") == 2
+
+
+def test_entras_throttling_in_the_advisory_window_keeps_serving_the_token(
+    flavour: str, sandbox: Sandbox, make_driver: Callable[..., Driver], clock: VirtualClock
+) -> None:
+    driver = make_driver(flavour)
+    first = driver.get_token(STORAGE)
+    sandbox.throttle(5, retry_after=600)
+    clock.advance(3400)  # advisory (mandatory from 3480): the background refresh is throttled
+    assert driver.get_token(STORAGE).token == first.token
+    driver.until(lambda: driver.warnings.count >= 1)
+    assert sandbox.request_count("token") == 2
+    clock.advance(100)  # mandatory now, still within Entra's Retry-After: served, no request
+    for _ in range(10):
+        assert driver.get_token(STORAGE).token == first.token
+    assert sandbox.request_count("token") == 2
+
+
+def test_reset_clears_throttles_still_queued(sandbox: Sandbox, make_driver: Callable[..., Driver]) -> None:
+    sandbox.throttle(10)
+    sandbox.reset()
+    assert sandbox.verify_access_token(make_driver("sync").get_token(STORAGE).token)
+
+
+def test_throttle_refuses_what_entra_does_not_answer(sandbox: Sandbox) -> None:
+    with pytest.raises(ValueError, match="429"):
+        sandbox.throttle(status=500)
+    with pytest.raises(ValueError, match="retry_after"):
+        sandbox.throttle(retry_after=-1)
