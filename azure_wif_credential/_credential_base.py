@@ -11,7 +11,7 @@ from typing import Any, Dict, Generic, Iterable, Optional, Tuple, Type, TypeVar
 
 from ._cache import MemoryTokenCache, TokenCache
 from ._config import CredentialConfig, check_options
-from ._environment import read_environment
+from ._environment import ca_file_option, read_environment
 from ._errors import credential_unavailable
 from ._flow import Flow, Flows
 from ._fork import after_fork_of, reset_in_children
@@ -268,7 +268,10 @@ class CredentialBase(Generic[A]):
         """A credential from AZURE_TENANT_ID, AZURE_CLIENT_ID, AZURE_AUTHORITY_HOST,
         AZURE_ADDITIONALLY_ALLOWED_TENANTS (';'-separated) and the first assertion source the
         environment provides (AZURE_FEDERATED_TOKEN_FILE, GitHub Actions, Azure Pipelines). Never raises for missing variables: ``get_token`` then raises
-        CredentialUnavailableError naming them, so ``ChainedTokenCredential`` moves on."""
+        CredentialUnavailableError naming them, so ``ChainedTokenCredential`` moves on. Without
+        ``connection_verify=`` or ``transport=``, AZURE_WIF_CA_FILE (a CA bundle, e.g. the sandbox's) is
+        trusted."""
+        kwargs = ca_file_option(kwargs)
         settings = read_environment(**kwargs)
         arguments: Dict[str, Any] = {**kwargs, "authority": settings.authority}
         if "enable_azure_proxy" not in kwargs and os.environ.get(ENABLE_AZURE_PROXY, "").strip().lower() in (

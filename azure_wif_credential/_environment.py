@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from typing import Any, Callable, List, Mapping, Optional
+from typing import Any, Callable, Dict, List, Mapping, Optional
 
 from ._config import PIPELINE_OPTIONS
 from ._pipeline import is_async_transport
@@ -17,6 +17,17 @@ TENANT_ID = "AZURE_TENANT_ID"
 CLIENT_ID = "AZURE_CLIENT_ID"
 AUTHORITY_HOST = "AZURE_AUTHORITY_HOST"
 ALLOWED_TENANTS = "AZURE_ADDITIONALLY_ALLOWED_TENANTS"  # ';'-separated, as azure-identity reads it
+TOKEN_FILE = "AZURE_FEDERATED_TOKEN_FILE"
+#: A CA bundle to trust (the sandbox exports it): the CLI's --ca-file default, and from_environment()'s
+#: connection_verify= when neither it nor transport= is given.
+CA_FILE = "AZURE_WIF_CA_FILE"
+ASSERTION_SOURCE = "AZURE_WIF_ASSERTION_SOURCE"
+#: The identity that manages trust (``trust``, ``doctor``): an app allowed to read and write app
+#: registrations' FICs, never the workload whose exchange is being diagnosed. Its tenant defaults to
+#: AZURE_TENANT_ID; its assertion comes from its own token file, else from the workload's source.
+GRAPH_CLIENT_ID = "AZURE_WIF_GRAPH_CLIENT_ID"
+GRAPH_TENANT_ID = "AZURE_WIF_GRAPH_TENANT_ID"
+GRAPH_TOKEN_FILE = "AZURE_WIF_GRAPH_TOKEN_FILE"
 
 
 @dataclass
@@ -39,6 +50,31 @@ class EnvironmentSettings:
             + ". On Kubernetes, Azure Workload Identity's webhook sets these for pods labelled "
             "azure.workload.identity/use=true."
         )
+
+
+def ca_file_option(options: Mapping[str, Any], environ: Optional[Mapping[str, str]] = None) -> Dict[str, Any]:
+    """``options`` with ``connection_verify`` from AZURE_WIF_CA_FILE when the caller chose no TLS setting
+    (neither ``connection_verify=`` nor ``transport=``)."""
+    env = os.environ if environ is None else environ
+    ca_file = env.get(CA_FILE)
+    if not ca_file or "connection_verify" in options or options.get("transport") is not None:
+        return dict(options)
+    return {**options, "connection_verify": ca_file}
+
+
+def trust_manager_environment(environ: Optional[Mapping[str, str]] = None) -> Optional[Dict[str, str]]:
+    """The environment as the trust-managing identity sees it (``AZURE_WIF_GRAPH_*`` in place of the
+    workload's ids and token file), or None when ``AZURE_WIF_GRAPH_CLIENT_ID`` is not set."""
+    env = dict(os.environ if environ is None else environ)
+    client_id = env.get(GRAPH_CLIENT_ID)
+    if not client_id:
+        return None
+    env[CLIENT_ID] = client_id
+    env[TENANT_ID] = env.get(GRAPH_TENANT_ID) or env.get(TENANT_ID, "")
+    if env.get(GRAPH_TOKEN_FILE):
+        env[TOKEN_FILE] = env[GRAPH_TOKEN_FILE]
+        env[ASSERTION_SOURCE] = "file"
+    return env
 
 
 def read_environment(

@@ -173,7 +173,8 @@ def test_cli_prints_exports_keeps_a_valid_token_file_fresh_and_exits_0_on_ctrl_c
         assert time.monotonic() < deadline, "the token file was never refreshed"
         time.sleep(0.1)
     assert exchange(exports, fields["CA file"])["appid"] == exports["AZURE_CLIENT_ID"]
-    assert [p.name for p in token_file.parent.iterdir()] == ["token"]  # no temporary files left behind
+    # no temporary files left behind: the workload's token file and the trust-managing identity's
+    assert sorted(p.name for p in token_file.parent.iterdir()) == ["token", "trust-admin-token"]
 
     assert cli.stop(signal.SIGINT) == 0
     assert not Path(fields["CA file"]).exists()

@@ -12,7 +12,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from .._audience import audience_for_authority
 from .._claims import format_time, unverified_claims
-from ._trust import create_command, graph_options
+from ._trust import create_command, github_create_command, graph_credential, graph_options
 
 SKEW = 60  # seconds of clock difference tolerated before it is reported
 
@@ -212,28 +212,34 @@ class Doctor:
         return None
 
     def federated_credentials(self, settings: Any, assertion: str) -> None:
-        """After AADSTS70021: the app's FICs beside what the token presented, the closest one's
-        differing field marked, and the command that would fix it."""
-        from azure.identity import AzureCliCredential
-
+        """After a FIC mismatch (AADSTS70021, 700211, 700212, 700213): the app's FICs beside what the
+        token presented, the closest one's differing field marked, and the command that would fix it.
+        The FICs are read as ``trust`` reads them, but never with the workload's identity (its exchange
+        just failed): the trust-managing identity (AZURE_WIF_GRAPH_CLIENT_ID), else ``az login``."""
         from ..trust import FederatedIdentityCredential, FederatedIdentityCredentials
 
         claims = unverified_claims(assertion)
         presented = {k: claims.get(k) for k in ("iss", "sub", "aud")}
+        which = "the trust-managing identity"
         try:
-            with FederatedIdentityCredentials(
-                AzureCliCredential(),
-                application=settings.client_id,
-                graph_endpoint=self.graph_endpoint,
-                **self.options,
-            ) as fics:
-                found = fics.list()
+            credential, which = graph_credential(self.ca_file, workload=False)
+            try:
+                with FederatedIdentityCredentials(
+                    credential,
+                    application=settings.client_id,
+                    graph_endpoint=self.graph_endpoint,
+                    **self.options,
+                ) as fics:
+                    found = fics.list()
+            finally:
+                credential.close()
         except Exception as error:  # Graph not readable from here: say so, the rest stands
             return self.add(
                 "federated credentials",
                 "skip",
-                f"could not read the app's FICs with AzureCliCredential: {getattr(error, 'message', error)}",
-                "az login as someone who may read the app registration, then run doctor again",
+                f"could not read the app's FICs with {which}: {getattr(error, 'message', error)}",
+                "set AZURE_WIF_GRAPH_CLIENT_ID (and AZURE_WIF_GRAPH_TOKEN_FILE) to an identity that may read "
+                "the app registration, or az login as someone who may, then run doctor again",
             )
         audiences = presented["aud"] if isinstance(presented["aud"], list) else [presented["aud"]]
         ranked = sorted(found, key=lambda f: -_score(f, presented, audiences))
@@ -248,8 +254,9 @@ class Doctor:
             subject=str(presented["sub"]),
             audiences=[str(audiences[0])],
         )
-        fix = "create a FIC for exactly what the token presents: " + create_command(
-            settings.client_id, wanted, self.graph_endpoint
+        fix = "create a FIC for exactly what the token presents: " + (
+            github_create_command(settings.client_id, wanted, self.graph_endpoint)
+            or create_command(settings.client_id, wanted, self.graph_endpoint)
         )
         self.add(
             "federated credentials",
@@ -294,6 +301,11 @@ def _compare(fic: Any, presented: Dict[str, Any], audiences: List[Any]) -> List[
             notes.append(f"{field} DIFFERS by a trailing slash: {have!r} vs {want!r}")
         elif isinstance(have, str) and isinstance(want, str) and have.lower() == want.lower():
             notes.append(f"{field} DIFFERS in case: {have!r} vs {want!r}")
+        elif field == "subject" and _github_forms_differ(have, want):
+            notes.append(
+                f"subject DIFFERS in form: the FIC names the repository {_form(have)}, the token "
+                f"{_form(want)} (GitHub's immutable subjects since 2026-06-18): {have!r} vs {want!r}"
+            )
         else:
             notes.append(f"{field} DIFFERS: {have!r} vs {want!r}")
     notes.append(
@@ -302,6 +314,21 @@ def _compare(fic: Any, presented: Dict[str, Any], audiences: List[Any]) -> List[
         else f"audience DIFFERS: {fic.audiences[0]!r} vs {presented['aud']!r}"
     )
     return notes
+
+
+def _github_forms_differ(have: Any, want: Any) -> bool:
+    """The same GitHub repository and ref, one subject by name and the other by ids."""
+    from ..trust._subjects import github_subject_forms
+
+    ours, theirs = github_subject_forms(have), github_subject_forms(want)
+    return ours is not None and theirs is not None and ours[:2] == theirs[:2] and ours[2] != theirs[2]
+
+
+def _form(subject: str) -> str:
+    from ..trust._subjects import github_subject_forms
+
+    forms = github_subject_forms(subject)
+    return "by its ids" if forms is not None and forms[2] == "immutable" else "by name"
 
 
 def run(argv: List[str]) -> int:

@@ -16,6 +16,9 @@ from typing import Iterator, Sequence
 from ..sandbox._sandbox import DEFAULT_SUBJECT, Sandbox
 from ..sandbox._token_file import REFRESH_FRACTION, TokenFile
 
+#: The subject of the sandbox's trust-managing app (its own token file).
+TRUST_ADMIN_SUBJECT = "system:serviceaccount:platform:trust-admin"
+
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -31,6 +34,11 @@ def _parser() -> argparse.ArgumentParser:
         "--token-file",
         metavar="PATH",
         help="where to keep the assertion (default: a file in a temporary directory)",
+    )
+    parser.add_argument(
+        "--env-file",
+        metavar="PATH",
+        help="also write the export lines to PATH (0600) once the sandbox is ready, for `. PATH` in a shell",
     )
     parser.add_argument(
         "--subject",
@@ -80,19 +88,45 @@ def run(argv: Sequence[str]) -> int:
             )
             return 1
         app = sandbox.register_app(subject=args.subject)
+        # The identity that manages trust (trust, doctor): another app of the tenant, allowed to manage
+        # app registrations, with a token file of its own, so breaking the workload's FIC leaves it working.
+        admin = sandbox.register_app(
+            subject=TRUST_ADMIN_SUBJECT, tenant_id=app.tenant_id, graph_roles=["Application.ReadWrite.All"]
+        )
         token_file = TokenFile(
             token_path,
             lambda: sandbox.issue_assertion(subject=args.subject, lifetime=args.assertion_lifetime),
             lifetime=args.assertion_lifetime,
         )
+        admin_file = TokenFile(
+            os.path.join(os.path.dirname(os.path.abspath(token_path)), "trust-admin-token"),
+            lambda: sandbox.issue_assertion(subject=TRUST_ADMIN_SUBJECT, lifetime=args.assertion_lifetime),
+            lifetime=args.assertion_lifetime,
+        )
         token_file.write()
-        _print_banner(sandbox, app.tenant_id, app.client_id, token_file)
+        admin_file.write()
+        exports = _print_banner(
+            sandbox, app.tenant_id, app.client_id, token_file, admin.client_id, admin_file
+        )
+        if args.env_file:
+            _write_env_file(args.env_file, exports)
+        keeper = threading.Thread(target=admin_file.keep_fresh, args=(stop,), daemon=True)
+        keeper.start()
         token_file.keep_fresh(stop)
+        keeper.join(5)
     print("Sandbox stopped.", flush=True)
     return 0
 
 
-def _print_banner(sandbox: Sandbox, tenant_id: str, client_id: str, token_file: TokenFile) -> None:
+def _print_banner(
+    sandbox: Sandbox,
+    tenant_id: str,
+    client_id: str,
+    token_file: TokenFile,
+    admin_id: str,
+    admin_file: TokenFile,
+) -> list[str]:
+    """Print the banner; returns its export lines."""
     lines = [
         "Entra sandbox running. Press Ctrl-C to stop.",
         f"  authority:  {sandbox.authority}",
@@ -110,8 +144,23 @@ def _print_banner(sandbox: Sandbox, tenant_id: str, client_id: str, token_file: 
         f"export AZURE_CLIENT_ID={shlex.quote(client_id)}",
         f"export AZURE_FEDERATED_TOKEN_FILE={shlex.quote(token_file.path)}",
         f"export AZURE_WIF_GRAPH_ENDPOINT={shlex.quote(sandbox.graph_endpoint)}",
+        "# trust and doctor manage FICs as another app of the tenant (Application.ReadWrite.All), never as",
+        "# the workload: in real life `az login`, or your own admin app's AZURE_WIF_GRAPH_* variables:",
+        f"export AZURE_WIF_GRAPH_CLIENT_ID={shlex.quote(admin_id)}",
+        f"export AZURE_WIF_GRAPH_TOKEN_FILE={shlex.quote(admin_file.path)}",
+        f"export AZURE_WIF_SANDBOX_ISSUER={shlex.quote(sandbox.issuer)}",
     ]
     print("\n".join(lines), flush=True)
+    return [line for line in lines if line.startswith("export ")]
+
+
+def _write_env_file(path: str, exports: list[str]) -> None:
+    """The export lines, written whole (a reader never sees half) and readable by this user only."""
+    temporary = f"{path}.{os.getpid()}.tmp"
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as file:
+        file.write("\n".join(exports) + "\n")
+    os.replace(temporary, path)
 
 
 @contextlib.contextmanager

@@ -14,9 +14,10 @@ from azure.core.exceptions import ClientAuthenticationError
 from .._claims import format_time as when
 from .._claims import unverified_claims
 from .._credential import FederatedTokenCredential
+from .._environment import CA_FILE
 
 #: The CA bundle the CLI trusts by default (``azure-wif-credential sandbox`` prints it as an export).
-CA_FILE_VARIABLE = "AZURE_WIF_CA_FILE"
+CA_FILE_VARIABLE = CA_FILE
 
 
 def common_options(

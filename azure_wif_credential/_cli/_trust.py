@@ -31,24 +31,47 @@ def graph_options(parser: argparse.ArgumentParser) -> None:
     common_options(parser, "the authority and Graph")
 
 
-def graph_credential(ca_file: Optional[str]) -> Tuple[Any, str]:
-    """FederatedTokenCredential.from_environment() when the environment provides one, else
-    azure-identity's AzureCliCredential; and which it is, to say so."""
+def graph_credential(ca_file: Optional[str], *, workload: bool = True) -> Tuple[Any, str]:
+    """The credential ``trust`` and ``doctor`` call Graph with, and a description to say so:
+
+    1. the trust-managing identity of ``AZURE_WIF_GRAPH_CLIENT_ID`` (tenant ``AZURE_WIF_GRAPH_TENANT_ID``,
+       else ``AZURE_TENANT_ID``; assertion from ``AZURE_WIF_GRAPH_TOKEN_FILE``, else the workload's
+       source), when set: an app allowed to manage FICs (the sandbox exports one);
+    2. the workload's own ``FederatedTokenCredential.from_environment()`` (an app managing its own FICs),
+       unless ``workload=False`` (doctor after a failed exchange: that identity just failed);
+    3. azure-identity's ``AzureCliCredential`` (``az login``)."""
     from .._credential import FederatedTokenCredential
-    from .._environment import read_environment
+    from .._environment import GRAPH_CLIENT_ID, read_environment, trust_manager_environment
 
     options: Dict[str, Any] = {"connection_verify": ca_file} if ca_file else {}
+    manager = trust_manager_environment()
+    if manager is not None:
+        settings = read_environment(manager, **options)
+        if settings.unavailable_message is not None:
+            raise ValueError(
+                f"{GRAPH_CLIENT_ID} is set, but " + settings.unavailable_message.split(": ", 1)[-1]
+            )
+        assert settings.tenant_id and settings.client_id
+        credential = FederatedTokenCredential(
+            settings.tenant_id,
+            settings.client_id,
+            assertion=settings.source,
+            authority=settings.authority,
+            **options,
+        )
+        return credential, (
+            f"the trust-managing identity {GRAPH_CLIENT_ID} (client {settings.client_id}, "
+            f"{settings.source_description})"
+        )
     settings = read_environment(**options)
-    if settings.unavailable_message is None:
+    if workload and settings.unavailable_message is None:
         return FederatedTokenCredential.from_environment(**options), (
             f"FederatedTokenCredential.from_environment() (client {settings.client_id}, {settings.source_description})"
         )
     from azure.identity import AzureCliCredential
 
-    return (
-        AzureCliCredential(),
-        "AzureCliCredential (az login), as the environment provides no federated credential",
-    )
+    why = "the environment provides no federated credential" if workload else f"{GRAPH_CLIENT_ID} is not set"
+    return AzureCliCredential(), f"AzureCliCredential (az login), as {why}"
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -69,6 +92,19 @@ def _parser() -> argparse.ArgumentParser:
     kinds = create.add_subparsers(dest="kind", required=True, metavar="github|kubernetes|custom")
     github = kinds.add_parser("github", help="trust GitHub Actions jobs of a repository")
     github.add_argument("--repo", required=True, help="ORG/REPO, in the repository's exact case")
+    github.add_argument(
+        "--owner-id",
+        type=int,
+        help="the owner's numeric id, with --repo-id: GitHub's immutable subject (repositories created, "
+        "renamed or transferred on github.com since 2026-06-18)",
+    )
+    github.add_argument("--repo-id", type=int, help="the repository's numeric id (with --owner-id)")
+    github.add_argument(
+        "--issuer",
+        default=None,
+        help="the issuer of the jobs' tokens (default: github.com's, "
+        "https://token.actions.githubusercontent.com; GitHub Enterprise Server: https://HOST/_services/token)",
+    )
     which = github.add_mutually_exclusive_group(required=True)
     which.add_argument("--branch")
     which.add_argument("--environment")
@@ -94,11 +130,25 @@ def _parser() -> argparse.ArgumentParser:
 
 def _to_create(args: argparse.Namespace) -> Any:
     from ..trust import GITHUB_ISSUER, FederatedIdentityCredential, github_subject, kubernetes_subject
+    from ..trust._subjects import IMMUTABLE_SUBJECTS_SINCE
 
     if args.kind == "github":
-        issuer = GITHUB_ISSUER
+        issuer = args.issuer or GITHUB_ISSUER
+        if (args.owner_id is None) != (args.repo_id is None):
+            raise ValueError("--owner-id and --repo-id go together (GitHub's immutable subject needs both)")
+        if args.owner_id is None:
+            warnings.warn(
+                "the subject names the repository by name; repositories created, renamed or transferred on "
+                f"github.com since {IMMUTABLE_SUBJECTS_SINCE} send GitHub's immutable subject "
+                "(repo:OWNER-OWNERID/REPO-REPOID:...): pass --owner-id and --repo-id for those (the ids: "
+                f"gh api repos/{args.repo} --jq '.owner.id, .id', or the token's repository_owner_id and "
+                "repository_id claims)",
+                stacklevel=2,
+            )
         subject = github_subject(
             args.repo,
+            owner_id=args.owner_id,
+            repository_id=args.repo_id,
             branch=args.branch,
             environment=args.environment,
             tag=args.tag,
@@ -128,6 +178,39 @@ def create_command(app: str, fic: Any, graph_endpoint: Optional[str]) -> str:
     """The exact command that creates ``fic`` (what doctor suggests)."""
     words = ["azure-wif-credential", "trust", "create", "custom", "--app", app, "--name", fic.name]
     words += ["--issuer", fic.issuer, "--subject", fic.subject or "", "--audience", fic.audiences[0]]
+    if graph_endpoint:
+        words += ["--graph-endpoint", graph_endpoint]
+    return " ".join(shlex.quote(w) for w in words)
+
+
+def github_create_command(app: str, fic: Any, graph_endpoint: Optional[str]) -> Optional[str]:
+    """``trust create github ...`` for a FIC whose subject is one of GitHub's (by name or by ids), with
+    the ids when the subject carries them; None for any other subject."""
+    from ..trust import GITHUB_ISSUER
+    from ..trust._subjects import github_subject_forms
+
+    forms = github_subject_forms(fic.subject or "")
+    if forms is None:
+        return None
+    repository, rest, kind = forms
+    words = ["azure-wif-credential", "trust", "create", "github", "--app", app, "--repo", repository]
+    if kind == "immutable":
+        found = re.match(r"repo:[^/]+-(\d+)/[^/:]+-(\d+):", fic.subject)
+        assert found is not None
+        words += ["--owner-id", found[1], "--repo-id", found[2]]
+    if rest.startswith("ref:refs/heads/"):
+        words += ["--branch", rest[len("ref:refs/heads/") :]]
+    elif rest.startswith("ref:refs/tags/"):
+        words += ["--tag", rest[len("ref:refs/tags/") :]]
+    elif rest.startswith("environment:"):
+        words += ["--environment", rest[len("environment:") :]]
+    elif rest == "pull_request":
+        words += ["--pull-request"]
+    else:
+        return None
+    if fic.issuer.rstrip("/") != GITHUB_ISSUER:
+        words += ["--issuer", fic.issuer]
+    words += ["--name", fic.name, "--audience", fic.audiences[0]]
     if graph_endpoint:
         words += ["--graph-endpoint", graph_endpoint]
     return " ".join(shlex.quote(w) for w in words)

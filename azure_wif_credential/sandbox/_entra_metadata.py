@@ -24,6 +24,7 @@ class EntraMetadata:
         if tenant.lower() not in COMMON_TENANTS and not self._directory.has_tenant(tenant):
             return error_response(errors.tenant_not_found(tenant), request)
         base = f"{self._authority}/{tenant}"
+        host = urlsplit(self._authority).netloc
         # Like Entra, the multi-tenant documents name a placeholder issuer.
         issuer_tenant = "{tenantid}" if tenant.lower() in COMMON_TENANTS else tenant
         return Response.json(
@@ -69,8 +70,14 @@ class EntraMetadata:
                     "c_hash",
                     "email",
                 ],
-                "tenant_region_scope": None,
-                "cloud_instance_name": urlsplit(self._authority).netloc,
+                # Entra's cloud fields: the sandbox's own host stands for each of its cloud's hosts.
+                "tenant_region_scope": None if tenant.lower() in COMMON_TENANTS else "NA",
+                "cloud_instance_name": host,
+                "cloud_graph_host_name": host,
+                "msgraph_host": host,
+                "rbac_url": self._authority,
+                "kerberos_endpoint": f"{base}/kerberos",
+                "userinfo_endpoint": f"{self._authority}/graph/oidc/userinfo",
             },
         )
 

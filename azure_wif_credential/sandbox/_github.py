@@ -16,7 +16,7 @@ _CLAIMS = (
     "repository_owner", "repository_owner_id", "run_id", "run_number", "run_attempt", "actor", "actor_id",
     "workflow", "workflow_ref", "workflow_sha", "head_ref", "base_ref", "event_name", "ref_type",
     "ref_protected", "environment", "job_workflow_ref", "job_workflow_sha", "runner_environment",
-    "repository_visibility",
+    "repository_visibility", "check_run_id",
 )  # fmt: skip
 
 
@@ -32,6 +32,7 @@ class _Job:
     run_id: int
     repository_id: int
     owner_id: int
+    immutable_subject: bool
 
     @property
     def owner(self) -> str:
@@ -39,10 +40,16 @@ class _Job:
 
     @property
     def subject(self) -> str:
-        # GitHub's default subject: the environment wins over the ref when the job has one.
+        # GitHub's default subject: the environment wins over the ref when the job has one. Since
+        # 2026-06-18 repositories created, renamed or transferred on github.com (and those that opt in)
+        # name themselves with their ids: repo:OWNER-OWNERID/REPO-REPOID:...
+        repository = self.repository
+        if self.immutable_subject:
+            name = self.repository.split("/", 1)[1]
+            repository = f"{self.owner}-{self.owner_id}/{name}-{self.repository_id}"
         if self.environment:
-            return f"repo:{self.repository}:environment:{self.environment}"
-        return f"repo:{self.repository}:ref:{self.ref}"
+            return f"repo:{repository}:environment:{self.environment}"
+        return f"repo:{repository}:ref:{self.ref}"
 
 
 class GithubActions:
@@ -55,11 +62,23 @@ class GithubActions:
         self._jobs: CiJobs[_Job] = CiJobs()
 
     def environment(
-        self, *, repository: str, ref: str, token_lifetime: int, environment: str | None, event_name: str
+        self,
+        *,
+        repository: str,
+        ref: str,
+        token_lifetime: int,
+        environment: str | None,
+        event_name: str,
+        owner_id: int | None = None,
+        repository_id: int | None = None,
+        immutable_subject: bool = False,
     ) -> dict[str, str]:
         """The variables a job that may request ID tokens (``permissions: id-token: write``) sees."""
         if repository.count("/") != 1:
             raise ValueError(f"repository must be 'owner/name', not {repository!r}")
+        for name, value in (("owner_id", owner_id), ("repository_id", repository_id)):
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value <= 0):
+                raise ValueError(f"{name} must be a positive whole number, not {value!r}")
         job = _Job(
             bearer_token=secrets.token_urlsafe(32),
             repository=repository,
@@ -69,8 +88,9 @@ class GithubActions:
             event_name=event_name,
             sha=secrets.token_hex(20),
             run_id=secrets.randbelow(10**10),
-            repository_id=secrets.randbelow(10**9),
-            owner_id=secrets.randbelow(10**8),
+            repository_id=repository_id or 1 + secrets.randbelow(10**9),
+            owner_id=owner_id or 1 + secrets.randbelow(10**8),
+            immutable_subject=immutable_subject,
         )
         plan_id, job_id = self._jobs.add(job)
         url = (
@@ -129,6 +149,7 @@ class GithubActions:
             "job_workflow_ref": workflow_ref,
             "job_workflow_sha": job.sha,
             "runner_environment": "github-hosted",
+            "check_run_id": str(1 + secrets.randbelow(10**11)),
             "iss": self.issuer.url,
             "nbf": now - 5,
             "exp": now + job.token_lifetime,

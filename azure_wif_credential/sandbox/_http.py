@@ -21,12 +21,13 @@ import sys
 import threading
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Sequence
 from urllib.parse import parse_qsl, urlsplit
 
 from .._redact import REDACTED
 from . import _entra_errors as errors
+from ._ests_headers import ESTS_ENDPOINTS, ests_headers
 from ._faults import Drop, Failure, FaultPlan, Raw
 from ._pki import TlsFiles
 from ._records import SECRET_NAMES, RecordedRequest, Recorder
@@ -66,6 +67,7 @@ class Response:
     headers: tuple[tuple[str, str], ...] = ()
     content_type: str = "application/json; charset=utf-8"
     error_code: int | None = None  # the AADSTS code of an Entra error, for the record
+    raw: bool = False  # sent exactly as a test gave it (answer_next)
 
     @classmethod
     def json(
@@ -339,7 +341,15 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self._send(response, request)
 
     def _answer(self, route: Route, request: Request) -> Response | None:
-        """The response after the endpoint's latency and faults; None to drop the connection instead."""
+        """The response after the endpoint's latency and faults; None to drop the connection instead.
+        Entra's endpoints answer with ESTS's headers (a raw answer is sent exactly as given)."""
+        response = self._answer_plain(route, request)
+        if response is not None and route.endpoint in ESTS_ENDPOINTS and not response.raw:
+            extra = tuple(h for h in ests_headers(response.error_code) if h[0] not in dict(response.headers))
+            return replace(response, headers=response.headers + extra)
+        return response
+
+    def _answer_plain(self, route: Route, request: Request) -> Response | None:
         owner = self.server.owner
         fault = owner.faults.take(route.endpoint)  # "the next request" is the next to arrive
         owner.hold(route.endpoint, since=time.monotonic())
@@ -445,7 +455,7 @@ def _raw_answer(fault: Raw, request: Request) -> Response:
 
     body = echo(fault.body.decode("latin-1")).encode("latin-1")
     headers = tuple((name, echo(value)) for name, value in fault.headers)
-    return Response(fault.status, body, headers, fault.content_type)
+    return Response(fault.status, body, headers, fault.content_type, raw=True)
 
 
 def _first_values(query: str) -> dict[str, str]:

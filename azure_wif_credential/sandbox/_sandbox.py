@@ -556,13 +556,20 @@ class Sandbox:
         token_lifetime: int = 300,
         environment: str | None = None,
         event_name: str = "push",
+        owner_id: int | None = None,
+        repository_id: int | None = None,
+        immutable_subject: bool = False,
     ) -> dict[str, str]:
         """Environment variables of a GitHub Actions job allowed to request OIDC tokens.
 
         GET ``ACTIONS_ID_TOKEN_REQUEST_URL`` + ``&audience=X`` with ``Authorization: Bearer
         ACTIONS_ID_TOKEN_REQUEST_TOKEN`` answers ``{"count": 1, "value": JWT}``; the JWT's issuer is
         :attr:`github_issuer` and its subject ``repo:OWNER/REPO:ref:REF`` (``...:environment:ENV``
-        when ``environment`` is given).
+        when ``environment`` is given). With ``immutable_subject=True`` the subject names the owner and
+        repository with their ids, as GitHub does since 2026-06-18 for new, renamed or transferred
+        repositories: ``repo:OWNER-OWNERID/REPO-REPOID:ref:REF``. Every token carries
+        ``repository_id``, ``repository_owner_id`` (``owner_id``/``repository_id``, random when not
+        given) and ``check_run_id``.
         """
         return self._state().github.environment(
             repository=repository,
@@ -570,6 +577,9 @@ class Sandbox:
             token_lifetime=token_lifetime,
             environment=environment,
             event_name=event_name,
+            owner_id=owner_id,
+            repository_id=repository_id,
+            immutable_subject=immutable_subject,
         )
 
     def azure_pipelines_env(

@@ -19,6 +19,7 @@ from .._redact import excerpt, get_logger
 from .._retry_after import retry_after, when_text
 from ._advice import advise
 from ._model import NAME_RULE, FederatedIdentityCredential
+from ._subjects import GITHUB_ISSUER
 
 _LOGGER = get_logger("azure_wif_credential.trust")
 _GUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
@@ -258,11 +259,17 @@ class FederatedIdentityCredentials:
             raise GraphError(200, "UnexpectedAnswer", excerpt(str(error), 300), None, action) from None
 
     def _discovered_issuer(self, issuer: str) -> Optional[str]:
-        """The ``issuer`` the issuer's discovery document publishes (None when it cannot be read)."""
+        """The ``issuer`` the issuer's discovery document publishes (None when it cannot be read). A
+        well-known issuer is not looked up (GitHub publishes exactly GITHUB_ISSUER), and a lookup is
+        advice only: one quick try, so an offline machine or an unreachable issuer costs a moment."""
+        if issuer.rstrip("/") == GITHUB_ISSUER:
+            return GITHUB_ISSUER
         url = issuer.rstrip("/") + "/.well-known/openid-configuration"
         if urlsplit(url).scheme != "https" and not is_loopback(url):
             return None
-        document, problem = get_json(self._plain, url, self._options.run_options(), limit=256 * 1024)
+        quick = {**self._options.run_options(), "connection_timeout": 2.0, "read_timeout": 5.0}
+        quick["retry_total"] = 0
+        document, problem = get_json(self._plain, url, quick, limit=256 * 1024)
         if document is None:
             _LOGGER.debug("Could not read %s: %s", url, problem)
             return None
