@@ -34,7 +34,12 @@ _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._~-]{2,119}")
 _APPLICATION = (
     r"applications(?:\((?:appId=)?(?:'|%27)(?P<app_id>[^'%/]+)(?:'|%27)\)|/(?P<object_id>[0-9a-fA-F-]{36}))"
 )
-_PATH = rf"/graph/(?P<version>v1\.0|beta)/{_APPLICATION}/federatedIdentityCredentials(?:/(?P<key>[^/]+))?"
+# Graph SDK clients send a doubled slash after the version (/v1.0//applications/...), which Graph accepts.
+# A FIC is addressed by id or name (/{key}) or by name as Graph's key: (name='{name}'), '' quoting a '.
+_PATH = (
+    rf"/graph/(?P<version>v1\.0|beta)/+{_APPLICATION}/federatedIdentityCredentials"
+    r"(?:/(?P<key>[^/()]+)|\(name=(?:'|%27)(?P<name_key>(?:[^'%]|%(?!27)|''|%27%27)*)(?:'|%27)\))?"
+)
 PUBLIC_FLEXIBLE_ISSUERS = (
     "https://token.actions.githubusercontent.com",
     "https://gitlab.com",
@@ -109,6 +114,9 @@ class Graph:
                 403, "Authorization_RequestDenied", "Insufficient privileges to complete the operation."
             )
         key = unquote(request.params["key"]) if request.params.get("key") else None
+        by_name = request.params.get("name_key")
+        if by_name is not None:
+            key = unquote(by_name).replace("''", "'")
         headers = (("request-id", request_id),)
         if request.method == "GET" and key is None:
             values = [_shape(c, beta) for c in self._visible(registration)]
@@ -120,6 +128,10 @@ class Graph:
             raise GraphError(
                 405, "Request_BadRequest", f"{request.method} is not supported on the collection."
             )
+        if by_name is not None and request.method == "PATCH" and not self._exists(registration, key):
+            # Graph's upsert: PATCH by name creates the credential when it does not exist yet.
+            created = self._create(registration, {**_body(request), "name": key}, beta)
+            return Response.json(201, _shape(created, beta), headers=headers)
         existing = self._find(registration, key)
         if request.method == "GET":
             return Response.json(200, _shape(existing, beta), headers=headers)
@@ -144,6 +156,9 @@ class Graph:
 
     def _visible(self, registration: Any) -> list[FederatedCredential]:
         return self._directory.edit(registration, lambda creds: [c for c in creds if c.retired_at is None])
+
+    def _exists(self, registration: Any, key: str) -> bool:
+        return any(c.id == key or c.name.lower() == key.lower() for c in self._visible(registration))
 
     def _find(self, registration: Any, key: str) -> FederatedCredential:
         for credential in self._visible(registration):
@@ -228,7 +243,8 @@ class Graph:
                 raise GraphError(
                     409,
                     "Request_MultipleObjectsWithSameKeyValue",
-                    "FederatedIdentityCredential with the same issuer and subject already exists for this application.",
+                    f"FederatedIdentityCredential '{other.name}' already has issuer '{other.issuer}' and subject "
+                    f"'{other.subject}': an application can trust an issuer and subject once.",
                 )
 
     def _validated(self, body: Mapping[str, Any], beta: bool, *, name_required: bool) -> FederatedCredential:
@@ -253,7 +269,7 @@ class Graph:
             )
         if not isinstance(issuer, str) or not issuer:
             raise GraphError(400, "Request_BadRequest", "Property 'issuer' is required.")
-        for field_name, value in (("issuer", issuer), ("subject", subject)):
+        for field_name, value in (("issuer", issuer), ("subject", subject), ("description", description)):
             if isinstance(value, str) and len(value) > MAX_LENGTH:
                 raise GraphError(
                     400,

@@ -195,14 +195,15 @@ class FederatedIdentityCredentials:
 
     @staticmethod
     def _key(name: str) -> str:
-        """The FIC's name as one encoded path segment, after Entra's naming rule (so no name can be a
-        dot segment, a slash or anything else that addresses more than that one FIC)."""
+        """The FIC addressed by name as Graph's key, ``(name='...')`` (as the Graph SDK's
+        ``federated_identity_credentials_with_name`` does), after Entra's naming rule: no name can be a
+        dot segment, a slash, a quote or anything else that addresses more than that one FIC."""
         if not isinstance(name, str) or not NAME_RULE.fullmatch(name):
             raise ValueError(
                 f"name {str(name)[:80]!r} is not a federated identity credential's name: 3 to 120 letters, "
                 "digits, '.', '_', '~' or '-', starting with a letter or digit"
             )
-        return "/" + quote(name, safe="")
+        return "(name='" + quote(name.replace("'", "''"), safe="") + "')"
 
     def _call(
         self, method: str, version: str, suffix: str, body: Optional[Dict[str, Any]], action: str

@@ -50,7 +50,10 @@ class FederatedIdentityCredential:
             raise ValueError("audiences: exactly one audience, e.g. ['api://AzureADTokenExchange']")
         if not isinstance(audiences[0], str) or not audiences[0].strip():
             raise ValueError("audiences: the audience must be a non-empty string")
-        for name, value in (("issuer", self.issuer), ("subject", self.subject), ("audience", audiences[0])):
+        if self.description is not None and not isinstance(self.description, str):
+            raise ValueError("description: a string, or None")
+        fields_ = (("issuer", self.issuer), ("subject", self.subject), ("audience", audiences[0]))
+        for name, value in (*fields_, ("description", self.description)):
             if isinstance(value, str) and len(value) > MAX_FIELD_LENGTH:
                 raise ValueError(f"{name}: at most {MAX_FIELD_LENGTH} characters (it has {len(value)})")
         if (self.subject is None) == (self.claims_matching_expression is None):
