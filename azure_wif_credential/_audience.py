@@ -3,16 +3,12 @@
 from __future__ import annotations
 
 from typing import Optional
-from urllib.parse import urlsplit
 
-PUBLIC_CLOUD_AUDIENCE = "api://AzureADTokenExchange"
-# Entra's expected audience for federated credentials, by cloud (login host).
-_AUDIENCE_BY_AUTHORITY_HOST = {
-    "login.microsoftonline.us": "api://AzureADTokenExchangeUSGov",
-    "login.chinacloudapi.cn": "api://AzureADTokenExchangeChina",
-}
+from ._clouds import CLOUDS, PUBLIC, cloud_of
+
+PUBLIC_CLOUD_AUDIENCE = PUBLIC.exchange_audience
 #: Every cloud's token-exchange audience.
-EXCHANGE_AUDIENCES = frozenset({PUBLIC_CLOUD_AUDIENCE, *_AUDIENCE_BY_AUTHORITY_HOST.values()})
+EXCHANGE_AUDIENCES = frozenset(cloud.exchange_audience for cloud in CLOUDS)
 
 
 def audience_for_authority(authority: Optional[str]) -> str:
@@ -21,7 +17,5 @@ def audience_for_authority(authority: Optional[str]) -> str:
     ``authority`` is a host (``login.microsoftonline.us``) or URL (``https://login.microsoftonline.us/``);
     None and unknown hosts (the public cloud, the sandbox) give ``api://AzureADTokenExchange``.
     """
-    if not authority:
-        return PUBLIC_CLOUD_AUDIENCE
-    host = urlsplit(authority if "//" in authority else f"//{authority}").hostname or ""
-    return _AUDIENCE_BY_AUTHORITY_HOST.get(host.lower(), PUBLIC_CLOUD_AUDIENCE)
+    cloud = cloud_of(authority)
+    return cloud.exchange_audience if cloud is not None else PUBLIC_CLOUD_AUDIENCE

@@ -19,6 +19,7 @@ import time
 from typing import Any, Dict, Optional, Tuple
 from urllib.parse import urlsplit
 
+from .._clouds import same_cloud_hosts
 from .._errors import TokenExchangeError
 from .._pipeline import Answer
 from .._redact import excerpt, remember
@@ -180,18 +181,25 @@ def sanitized_error(document: Dict[str, Any]) -> Dict[str, Any]:
 
 def check_discovery_answer(answer: Answer, url: str, authority: str) -> None:
     """A discovery (GET) answer MSAL may parse: 200 with a JSON object whose endpoints stay on the
-    host that was asked (a hostile document must not send the assertion elsewhere)."""
+    host that was asked, or on a documented alias host of the same Entra cloud (a document fetched from
+    login.windows.net names login.microsoftonline.com); a custom authority (ADFS, the sandbox, a proxy)
+    keeps its own host only. A hostile document must not send the assertion anywhere else."""
     where = f"Microsoft Entra ID at {authority}"
     document = _ok_document(answer, authority, "answered its discovery request")
-    host = urlsplit(url).netloc.lower()
+    parts_asked = urlsplit(url)
+    host = parts_asked.netloc.lower()
+    allowed = {host} if parts_asked.port is not None else set(same_cloud_hosts(host))
     for name in ("token_endpoint", "authorization_endpoint"):
         endpoint = document.get(name)
         if endpoint is None:
             continue
         parts = urlsplit(endpoint) if isinstance(endpoint, str) else None
-        if parts is None or parts.scheme != "https" or parts.netloc.lower() != host:
+        if parts is None or parts.scheme != "https" or parts.netloc.lower() not in allowed:
             raise _malformed(
-                where, f"answered a discovery document whose {name} is not an https URL on {host}", 200
+                where,
+                f"answered a discovery document whose {name} is not an https URL on {host}"
+                + (" or its cloud's documented hosts" if len(allowed) > 1 else ""),
+                200,
             )
 
 

@@ -13,6 +13,7 @@ from azure.core.pipeline import Pipeline
 from azure.core.pipeline.policies import BearerTokenCredentialPolicy
 from azure.core.rest import HttpRequest
 
+from .._clouds import PUBLIC, cloud_of
 from .._config import is_loopback
 from .._pipeline import Answer, BodyTooLarge, PipelineOptions, get_json, run_bounded
 from .._redact import excerpt, get_logger
@@ -23,12 +24,6 @@ from ._subjects import GITHUB_ISSUER
 
 _LOGGER = get_logger("azure_wif_credential.trust")
 _GUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
-#: Microsoft Graph of each cloud, by its Entra login host.
-GRAPH_BY_AUTHORITY = {
-    "login.microsoftonline.com": "https://graph.microsoft.com",
-    "login.microsoftonline.us": "https://graph.microsoft.us",
-    "login.chinacloudapi.cn": "https://microsoftgraph.chinacloudapi.cn",
-}
 RETRY_ON_METHODS = frozenset({"GET", "POST", "PATCH", "DELETE"})
 
 
@@ -62,15 +57,13 @@ class GraphError(HttpResponseError):
 
 
 def graph_endpoint_for(authority: Optional[str]) -> str:
-    host = urlsplit(authority if authority and "//" in authority else f"//{authority or ''}").hostname
-    host = host or "login.microsoftonline.com"
-    graph = GRAPH_BY_AUTHORITY.get(host.lower())
-    if graph is None:
+    cloud = cloud_of(authority or PUBLIC.login_host)
+    if cloud is None:
         raise ValueError(
             f"No Microsoft Graph is known for the authority {authority!r}: pass graph_endpoint= (for the "
             "sandbox: sandbox.graph_endpoint)"
         )
-    return graph
+    return cloud.graph
 
 
 class FederatedIdentityCredentials:
