@@ -94,3 +94,24 @@ def sandbox_credential(sandbox: Sandbox, app: Any, subject: str = SUBJECT, **kwa
     kwargs.setdefault("authority", sandbox.authority)
     kwargs.setdefault("connection_verify", sandbox.ca_file)
     return kind(app.tenant_id, app.client_id, **kwargs)
+
+
+def sandbox_fics(sandbox: Sandbox, admin: Any, subject: str, application: str, **kwargs: Any) -> Any:
+    """FederatedIdentityCredentials of ``application`` on the sandbox's Graph, as the admin app ``admin``
+    (whose assertions are issued for ``subject``). A context manager; close() also closes its credential."""
+    from azure_wif_credential.trust import FederatedIdentityCredentials
+
+    credential = sandbox_credential(sandbox, admin, subject)
+
+    class Owned(FederatedIdentityCredentials):
+        def close(self) -> None:
+            super().close()
+            credential.close()
+
+    return Owned(
+        credential,
+        application=application,
+        graph_endpoint=sandbox.graph_endpoint,
+        connection_verify=sandbox.ca_file,
+        **kwargs,
+    )

@@ -36,6 +36,18 @@ class RoutingTransport(RequestsTransport):  # type: ignore[misc]
         return super().send(request, **kwargs)
 
 
+def credential_for(sandbox: Sandbox, app: Any, authority: str, transport: Any) -> FederatedTokenCredential:
+    return FederatedTokenCredential(
+        app.tenant_id,
+        app.client_id,
+        assertion=lambda: sandbox.issue_assertion(subject=SUBJECT),
+        authority=f"https://{authority}",
+        disable_instance_discovery=True,
+        transport=transport,
+        retry_total=0,
+    )
+
+
 def discovery_document(host: str, tenant: str) -> Dict[str, Any]:
     base = f"https://{host}/{tenant}"
     return {
@@ -55,15 +67,7 @@ def test_a_discovery_document_from_an_alias_naming_the_preferred_host_is_accepte
     sandbox.answer_next(
         endpoint="openid-configuration", body=json.dumps(discovery_document(preferred, app.tenant_id))
     )
-    with FederatedTokenCredential(
-        app.tenant_id,
-        app.client_id,
-        assertion=lambda: sandbox.issue_assertion(subject=SUBJECT),
-        authority=f"https://{alias}",
-        disable_instance_discovery=True,
-        transport=transport,
-        retry_total=0,
-    ) as credential:
+    with credential_for(sandbox, app, alias, transport) as credential:
         assert sandbox.verify_access_token(credential.get_token(STORAGE).token)
     assert transport.hosts_asked[0] == alias and transport.hosts_asked[-1] == preferred
 
@@ -84,15 +88,7 @@ def test_a_discovery_document_naming_another_host_is_refused(
     sandbox.answer_next(
         endpoint="openid-configuration", body=json.dumps(discovery_document(named, app.tenant_id))
     )
-    credential = FederatedTokenCredential(
-        app.tenant_id,
-        app.client_id,
-        assertion=lambda: sandbox.issue_assertion(subject=SUBJECT),
-        authority=f"https://{authority}",
-        disable_instance_discovery=True,
-        transport=transport,
-        retry_total=0,
-    )
+    credential = credential_for(sandbox, app, authority, transport)
     with credential, pytest.raises(TokenExchangeError, match="not an https URL on"):
         credential.get_token(STORAGE)
     assert sandbox.request_count("token") == 0, "the assertion went nowhere"

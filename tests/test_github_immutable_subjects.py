@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, Dict, List
 
 import pytest
-from helpers import claims_of, sandbox_credential
+from helpers import claims_of, sandbox_fics
 
 from azure_wif_credential import FederatedTokenCredential
 from azure_wif_credential._cli import main
@@ -18,7 +18,6 @@ from azure_wif_credential.assertions import GitHubActionsAssertion
 from azure_wif_credential.sandbox import Sandbox
 from azure_wif_credential.trust import (
     FederatedIdentityCredential,
-    FederatedIdentityCredentials,
     github_subject,
 )
 
@@ -59,12 +58,7 @@ def test_every_github_token_carries_the_ids_and_check_run_id(sandbox: Sandbox, i
 def test_a_fic_made_with_github_subject_ids_lets_an_immutable_job_get_a_token(sandbox: Sandbox) -> None:
     admin = sandbox.register_app(subject="admin", graph_roles=["Application.ReadWrite.All"])
     app = sandbox.register_app(subject=None, tenant_id=admin.tenant_id)
-    with FederatedIdentityCredentials(
-        sandbox_credential(sandbox, admin, "admin"),
-        application=app.client_id,
-        graph_endpoint=sandbox.graph_endpoint,
-        connection_verify=sandbox.ca_file,
-    ) as fics:
+    with sandbox_fics(sandbox, admin, "admin", app.client_id) as fics:
         subject = github_subject("octocat/my-repo", owner_id=OWNER_ID, repository_id=REPO_ID, branch="main")
         fics.create(FederatedIdentityCredential(name="main", issuer=sandbox.github_issuer, subject=subject))
     env = sandbox.github_actions_env(

@@ -9,10 +9,10 @@ from typing import Any, Iterator, Tuple
 
 import pytest
 import requests
-from helpers import sandbox_credential
+from helpers import sandbox_credential, sandbox_fics
 
 from azure_wif_credential.sandbox import Sandbox
-from azure_wif_credential.trust import FederatedIdentityCredential, FederatedIdentityCredentials
+from azure_wif_credential.trust import FederatedIdentityCredential
 
 
 @pytest.fixture
@@ -105,12 +105,7 @@ def test_the_library_addresses_fics_by_name_key(
 ) -> None:
     admin = sandbox.register_app(subject="admin2", graph_roles=["Application.ReadWrite.All"])
     app = sandbox.register_app(subject=None, tenant_id=admin.tenant_id)
-    with FederatedIdentityCredentials(
-        sandbox_credential(sandbox, admin, "admin2"),
-        application=app.client_id,
-        graph_endpoint=sandbox.graph_endpoint,
-        connection_verify=sandbox.ca_file,
-    ) as fics:
+    with sandbox_fics(sandbox, admin, "admin2", app.client_id) as fics:
         fics.create(FederatedIdentityCredential(name="named", issuer=sandbox.issuer, subject="s"))
         assert fics.get("named").subject == "s"
         fics.delete("named")

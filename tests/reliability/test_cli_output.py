@@ -11,11 +11,11 @@ from pathlib import Path
 from typing import Any, Dict, List, Union
 
 import pytest
-from helpers import sandbox_credential
+from helpers import sandbox_credential, sandbox_fics
 
 from azure_wif_credential._cli import main
 from azure_wif_credential.sandbox import Sandbox
-from azure_wif_credential.trust import FederatedIdentityCredential, FederatedIdentityCredentials
+from azure_wif_credential.trust import FederatedIdentityCredential
 
 GUID = "00000000-0000-0000-0000-0000000000aa"
 BAD_ENVIRONMENTS: Dict[str, Dict[str, Union[str, bytes]]] = {
@@ -87,12 +87,7 @@ def test_control_characters_from_graph_are_escaped_in_trust_list(
     admin = sandbox.register_app(subject="admin", graph_roles=["Application.ReadWrite.All"])
     target = sandbox.register_app(subject=None, tenant_id=admin.tenant_id)
     hostile = "repo:x\x1b[2J\x1b]0;pwned\x07\r\u202eevil\x9b31m"
-    with FederatedIdentityCredentials(
-        sandbox_credential(sandbox, admin, "admin"),
-        application=target.client_id,
-        graph_endpoint=sandbox.graph_endpoint,
-        connection_verify=sandbox.ca_file,
-    ) as fics:
+    with sandbox_fics(sandbox, admin, "admin", target.client_id) as fics:
         fics.create(FederatedIdentityCredential(name="hostile", issuer=sandbox.issuer, subject=hostile))
     with sandbox_credential(sandbox, admin, "admin") as credential:
         token = credential.get_token(f"{sandbox.graph_endpoint}/.default").token
