@@ -24,7 +24,7 @@ from urllib.parse import unquote
 
 import jwt
 
-from ..trust._expressions import ExpressionError, parse
+from ._claims_matching import InvalidExpression, pins, read
 from ._directory import Directory, FederatedCredential
 from ._http import Request, Response, Route
 
@@ -303,8 +303,8 @@ class Graph:
                 )
             expression = expression_body.get("value")
             try:
-                parsed = parse(expression)
-            except ExpressionError as error:
+                parsed = read(expression)
+            except InvalidExpression as error:
                 raise GraphError(
                     400, "Request_BadRequest", f"Invalid claimsMatchingExpression: {error}"
                 ) from None
@@ -332,7 +332,7 @@ class Graph:
                 "Request_BadRequest",
                 f"Flexible federated identity credentials are not supported for issuer '{issuer}'.",
             )
-        if github and not (expression.pins("repository_id") or expression.pins("repository_owner_id")):
+        if github and not (pins(expression, "repository_id") or pins(expression, "repository_owner_id")):
             raise GraphError(
                 400,
                 "Request_BadRequest",

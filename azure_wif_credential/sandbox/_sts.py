@@ -18,6 +18,7 @@ from typing import Any, Mapping, Protocol, Sequence
 import jwt
 
 from . import _entra_errors as errors
+from ._claims_matching import InvalidExpression, read, satisfied
 from ._directory import Directory, FederatedCredential
 from ._issuer_keys import IssuerKeys
 from ._pki import SigningKey
@@ -232,11 +233,9 @@ GRAPH_RESOURCES = frozenset({"https://graph.microsoft.com", "00000003-0000-0000-
 def _subject_matches(credential: FederatedCredential, subject: str, claims: Mapping[str, Any]) -> bool:
     if credential.expression is None:
         return credential.subject == subject
-    from ..trust._expressions import ExpressionError, parse
-
     try:
-        return parse(credential.expression).matches(claims)
-    except ExpressionError:  # refused at create; never trusted
+        return satisfied(read(credential.expression), claims)
+    except InvalidExpression:  # refused at create; never trusted
         return False
 
 
