@@ -13,7 +13,7 @@ from __future__ import annotations
 import threading
 from typing import Dict, Optional, Protocol
 
-from ._policy import CachedToken, CacheKey
+from ._tokens import CachedToken, CacheKey
 
 
 class Lease(Protocol):

@@ -11,10 +11,10 @@ from typing import Any, Optional, Set
 
 from azure.core.credentials import AccessToken, AccessTokenInfo, TokenRequestOptions
 
-from ._credential_base import GET_TOKEN_DOC, GET_TOKEN_INFO_DOC, CredentialBase
+from ._composition import GET_TOKEN_DOC, GET_TOKEN_INFO_DOC, CredentialBase
 from ._flow import Blocking, Effect, Flow, Run, Start, Wait, WaitTimedOut, drive
 from ._inputs import request_options, warn_ignored
-from ._policy import CachedToken
+from ._tokens import CachedToken
 from .assertions._base import SyncAssertion
 
 

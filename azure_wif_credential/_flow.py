@@ -22,8 +22,6 @@ from ._errors import AssertionSourceError, TokenExchangeError, credential_unavai
 from ._inputs import assertion_errors, checked_assertion, checked_claims
 from ._policy import (
     Action,
-    CachedToken,
-    CacheKey,
     KeyState,
     RefreshPolicy,
     begin_refresh,
@@ -33,6 +31,7 @@ from ._policy import (
 )
 from ._redact import error_text, get_logger, safe_text
 from ._slots import Pending, Slot
+from ._tokens import CachedToken, CacheKey
 
 _LOGGER = get_logger("azure_wif_credential")
 

@@ -24,8 +24,8 @@ from typing import Any, Dict, Optional, Tuple
 
 from ._cache import FREE_LEASE, Lease, MemoryTokenCache
 from ._host_files import HostLock, Untrusted, read_document, trusted_directory, write_document
-from ._policy import CachedToken, CacheKey
 from ._redact import error_text, get_logger, remember
+from ._tokens import CachedToken, CacheKey
 
 _LOGGER = get_logger("azure_wif_credential")
 FORMAT = "azure-wif-credential.token-cache"

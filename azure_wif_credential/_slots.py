@@ -8,8 +8,9 @@ from concurrent.futures import Future
 from typing import Callable, Dict, Optional, Tuple
 
 from ._errors import TokenExchangeError
-from ._policy import CachedToken, CacheKey, KeyState, RefreshPolicy
+from ._policy import KeyState, RefreshPolicy
 from ._redact import error_text, get_logger
+from ._tokens import CachedToken, CacheKey
 
 _LOGGER = get_logger("azure_wif_credential")
 

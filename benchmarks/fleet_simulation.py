@@ -30,13 +30,9 @@ from typing import Any, Dict, List, Optional, Tuple
 from azure_wif_credential._cache import MemoryTokenCache
 from azure_wif_credential._errors import TokenExchangeError
 from azure_wif_credential._flow import Blocking, CallSource, Exchange, Flows, Run, Start, drive
-from azure_wif_credential._policy import (
-    CachedToken,
-    CacheKey,
-    RefreshPolicy,
-    token_from_result,
-)
+from azure_wif_credential._policy import RefreshPolicy, token_from_result
 from azure_wif_credential._slots import SlotTable
+from azure_wif_credential._tokens import CachedToken, CacheKey
 
 SCOPE = ("https://storage.azure.com/.default",)
 TOKEN_LIFETIME = 3600.0

@@ -24,13 +24,9 @@ from azure_wif_credential._flow import (
     Store,
     Wait,
 )
-from azure_wif_credential._policy import (
-    CachedToken,
-    CacheKey,
-    RefreshPolicy,
-    token_from_result,
-)
+from azure_wif_credential._policy import RefreshPolicy, token_from_result
 from azure_wif_credential._slots import Slot
+from azure_wif_credential._tokens import CachedToken, CacheKey
 from azure_wif_credential.aio import FederatedTokenCredential as AioFederatedTokenCredential
 from azure_wif_credential.sandbox import Sandbox
 

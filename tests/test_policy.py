@@ -6,13 +6,13 @@ import pytest
 
 from azure_wif_credential._policy import (
     Action,
-    CachedToken,
     KeyState,
     RefreshPolicy,
     begin_refresh,
     finish_refresh,
     token_from_result,
 )
+from azure_wif_credential._tokens import CachedToken
 
 POLICY = RefreshPolicy()
 

@@ -20,10 +20,11 @@ from azure.core.exceptions import AzureError
 from .._claims import describe_assertion, unverified_claims
 from .._config import CredentialConfig
 from .._errors import TokenExchangeError, error_from_entra, tls_failure
-from .._policy import CachedToken, CacheKey, token_from_result
+from .._policy import token_from_result
 from .._redact import error_text, get_logger, without_secret_cause
+from .._tokens import CachedToken, CacheKey
 from ._answers import EntraErrorAnswer, sanitized_error, seconds
-from ._http import DocumentStore, MsalHttpClient
+from ._http_client import DocumentStore, MsalHttpClient
 
 if TYPE_CHECKING:
     import msal

@@ -9,8 +9,8 @@ from . import _github, _pipelines
 from ._base import AssertionSource
 from ._file import FileAssertion
 from ._github import GitHubActionsAssertion
-from ._http import check_pipeline_options
 from ._pipelines import AzurePipelinesAssertion
+from ._token_endpoint import check_pipeline_options
 
 TOKEN_FILE = "AZURE_FEDERATED_TOKEN_FILE"
 #: Names the source explicitly (the cloud sources are never guessed from incidental credentials).

@@ -8,7 +8,7 @@ from urllib.parse import urlencode
 
 from .._errors import credential_unavailable
 from ._base import AudienceSource
-from ._http import EndpointUnreachable, TokenEndpointClient, check_pipeline_options
+from ._token_endpoint import EndpointUnreachable, TokenEndpointClient, check_pipeline_options
 
 METADATA_HOST = "GCE_METADATA_HOST"  # as google-auth reads it: host[:port] of the metadata server
 DEFAULT_METADATA_HOST = "metadata.google.internal"

@@ -7,7 +7,7 @@ from typing import Any, Mapping, Optional
 
 from .._errors import credential_unavailable
 from ._base import AudienceSource
-from ._http import TokenEndpointClient, check_pipeline_options, with_query
+from ._token_endpoint import TokenEndpointClient, check_pipeline_options, with_query
 
 REQUEST_URL = "ACTIONS_ID_TOKEN_REQUEST_URL"
 REQUEST_TOKEN = "ACTIONS_ID_TOKEN_REQUEST_TOKEN"

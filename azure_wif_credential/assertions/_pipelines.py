@@ -6,7 +6,7 @@ import os
 from typing import Any, Mapping, Optional
 
 from .._errors import credential_unavailable
-from ._http import TokenEndpointClient, check_pipeline_options, with_query
+from ._token_endpoint import TokenEndpointClient, check_pipeline_options, with_query
 
 REQUEST_URI = "SYSTEM_OIDCREQUESTURI"
 SERVICE_CONNECTION_ID = "AZURESUBSCRIPTION_SERVICE_CONNECTION_ID"

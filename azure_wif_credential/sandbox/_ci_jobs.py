@@ -6,7 +6,7 @@ import threading
 import uuid
 from typing import Generic, Protocol, TypeVar
 
-from ._http import Request
+from ._server import Request
 
 
 class _HasBearer(Protocol):

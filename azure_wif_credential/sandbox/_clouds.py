@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from typing import Any
 from xml.sax.saxutils import escape
 
-from ._http import HttpsServer, Request, Response, Route
 from ._issuer import OidcIssuer
+from ._server import HttpsServer, Request, Response, Route
 
 AWS_ACCOUNT = "123456789012"
 _STS_XMLNS = "https://sts.amazonaws.com/doc/2011-06-15/"

@@ -6,8 +6,8 @@ from urllib.parse import urlsplit
 
 from . import _entra_errors as errors
 from ._directory import Directory
-from ._http import Request, Response, error_response
 from ._pki import SigningKey
+from ._server import Request, Response, error_response
 from ._sts import COMMON_TENANTS
 
 _LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost"})

@@ -8,8 +8,8 @@ import uuid
 from dataclasses import dataclass
 
 from ._ci_jobs import CiJobs
-from ._http import Request, Response, Route, message_failure
 from ._issuer import OidcIssuer
+from ._server import Request, Response, Route, message_failure
 
 _CLAIMS = (
     "sub", "aud", "exp", "iat", "iss", "jti", "nbf", "ref", "sha", "repository", "repository_id",

@@ -26,7 +26,7 @@ import jwt
 
 from ._claims_matching import InvalidExpression, pins, read
 from ._directory import Directory, FederatedCredential
-from ._http import Request, Response, Route
+from ._server import Request, Response, Route
 
 MAX_CREDENTIALS = 20
 MAX_LENGTH = 600

@@ -5,8 +5,8 @@ from __future__ import annotations
 import threading
 from typing import Any, Mapping
 
-from ._http import Request, Response, Route
 from ._pki import SigningKey, new_signing_key
+from ._server import Request, Response, Route
 
 
 class OidcIssuer:

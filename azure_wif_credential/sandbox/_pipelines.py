@@ -10,8 +10,8 @@ from typing import Any
 
 from .._audience import PUBLIC_CLOUD_AUDIENCE
 from ._ci_jobs import CiJobs
-from ._http import Request, Response, Route, message_failure
 from ._issuer import OidcIssuer
+from ._server import Request, Response, Route, message_failure
 
 TOKEN_EXCHANGE_AUDIENCE = PUBLIC_CLOUD_AUDIENCE
 

@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Sequence
 
-from ._azure_proxy import IdentityBindingProxy
 from ._clouds import Clouds
 from ._directory import App, Directory, FederatedCredential
 from ._entra_errors import THROTTLING_CODES, EntraError
@@ -19,14 +18,15 @@ from ._entra_metadata import EntraMetadata
 from ._faults import Drop, Failure, FaultPlan, Raw
 from ._github import GithubActions
 from ._graph import Graph
-from ._http import Handler, HttpsServer, Request, Response, Route, error_response
 from ._http_client import CaPinnedHttpClient
 from ._issuer import OidcIssuer
 from ._issuer_keys import IssuerKeys
 from ._pipelines import TOKEN_EXCHANGE_AUDIENCE, AzurePipelines
 from ._pki import SigningKey, TlsFiles, new_signing_key, write_tls_files
 from ._records import RecordedRequest, Recorder
+from ._server import Handler, HttpsServer, Request, Response, Route, error_response
 from ._sts import TokenService
+from ._token_proxy import IdentityBindingProxy
 
 DEFAULT_SUBJECT = "system:serviceaccount:default:web"
 GRAPH_RESOURCE = "https://graph.microsoft.com"

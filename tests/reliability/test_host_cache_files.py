@@ -79,7 +79,7 @@ def credential_for(sandbox: Sandbox, app: Any, **kwargs: Any) -> FederatedTokenC
 
 
 def planted_document(sandbox: Sandbox, app: Any, token: str) -> str:
-    from azure_wif_credential._policy import CacheKey
+    from azure_wif_credential._tokens import CacheKey
 
     key = CacheKey((STORAGE,), app.tenant_id, False)
     entry = {

@@ -8,8 +8,8 @@ import os
 import secrets
 from typing import Any
 
-from ._http import Handler, HttpsServer, Request, Response, Route
 from ._pki import TlsFiles, write_tls_files
+from ._server import Handler, HttpsServer, Request, Response, Route
 
 PREFIX = "/identity-binding"
 _TENANT = "(?P<tenant>[^/]+)"

@@ -18,9 +18,9 @@ from ._fork import after_fork_of, reset_in_children
 from ._inputs import check_scope
 from ._msal import MsalExchange
 from ._pipeline import check_transport, is_async_transport
-from ._policy import CacheKey
 from ._redact import get_logger, safe_text
 from ._slots import SlotTable
+from ._tokens import CacheKey
 
 _LOGGER = get_logger("azure_wif_credential")
 #: from_environment(): "true" sends token requests through the AKS token proxy (enable_azure_proxy=True).
