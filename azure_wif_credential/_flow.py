@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import contextlib
 import inspect
-from typing import Any, Callable, Generator, Iterator, Optional, Union
+from typing import Any, Callable, ContextManager, Generator, Iterator, Optional, Protocol, Union
 
-from ._cache import Lease
+from ._cache import Lease, TokenCache
 from ._errors import AssertionSourceError, TokenExchangeError, credential_unavailable
 from ._inputs import assertion_errors, checked_assertion, checked_claims
 from ._policy import (
@@ -36,6 +36,32 @@ from ._tokens import CachedToken, CacheKey
 _LOGGER = get_logger("azure_wif_credential")
 
 
+# --- the seam: what the effects need of a credential -----------------------------------------------
+
+
+class Exchanger(Protocol):
+    """Trades an assertion for a token (the MSAL adapter; a simulation's stand-in)."""
+
+    def exchange(self, key: CacheKey, assertion: str, claims: Optional[str] = None) -> CachedToken: ...
+
+
+class Core(Protocol):
+    """What a flow's effects need of a credential: its policy, assertion source, exchange and token
+    cache. The credentials' ``CredentialCore``, the tests' and the fleet simulation's cores implement it."""
+
+    @property
+    def policy(self) -> RefreshPolicy: ...
+
+    @property
+    def source(self) -> Callable[[], Any]: ...
+
+    @property
+    def exchange(self) -> Exchanger: ...
+
+    @property
+    def cache(self) -> TokenCache: ...
+
+
 # --- effects: what a flow asks its shell to do ---------------------------------------------------
 
 
@@ -49,10 +75,10 @@ class Blocking:
 
     __slots__ = ()
 
-    def call(self, core: Any) -> Any:
+    def call(self, core: Core) -> Any:
         raise NotImplementedError
 
-    def blocks(self, core: Any) -> bool:
+    def blocks(self, core: Core) -> bool:
         return True
 
 
@@ -61,7 +87,7 @@ class CallSource(Blocking):
 
     __slots__ = ()
 
-    def call(self, core: Any) -> Any:
+    def call(self, core: Core) -> Any:
         return core.source()
 
 
@@ -73,7 +99,7 @@ class Exchange(Blocking):
     def __init__(self, key: CacheKey, assertion: str, claims: Optional[str]) -> None:
         self.key, self.assertion, self.claims = key, assertion, claims
 
-    def call(self, core: Any) -> CachedToken:
+    def call(self, core: Core) -> CachedToken:
         token: CachedToken = core.exchange.exchange(self.key, self.assertion, self.claims)
         return token
 
@@ -86,7 +112,7 @@ class _CacheCall(Blocking):
     def __init__(self, key: CacheKey) -> None:
         self.key = key
 
-    def blocks(self, core: Any) -> bool:
+    def blocks(self, core: Core) -> bool:
         return bool(core.cache.blocking)
 
 
@@ -95,7 +121,7 @@ class Load(_CacheCall):
 
     __slots__ = ()
 
-    def call(self, core: Any) -> Optional[CachedToken]:
+    def call(self, core: Core) -> Optional[CachedToken]:
         token: Optional[CachedToken] = core.cache.get(self.key)
         return token
 
@@ -109,7 +135,7 @@ class Store(_CacheCall):
         super().__init__(key)
         self.token = token
 
-    def call(self, core: Any) -> None:
+    def call(self, core: Core) -> None:
         core.cache.put(self.key, self.token)
 
 
@@ -123,7 +149,7 @@ class Acquire(_CacheCall):
         super().__init__(key)
         self.timeout = timeout
 
-    def call(self, core: Any) -> Lease:
+    def call(self, core: Core) -> Lease:
         lease: Lease = core.cache.lease(self.key, self.timeout)
         return lease
 
@@ -137,7 +163,7 @@ class Release(_CacheCall):
         super().__init__(key)
         self.lease = lease
 
-    def call(self, core: Any) -> None:
+    def call(self, core: Core) -> None:
         self.lease.release()
 
 
@@ -227,7 +253,7 @@ class Steps:
 class Flows:
     """The flows of one credential (``core``: anything with the credential's ``policy``)."""
 
-    def __init__(self, core: Any) -> None:
+    def __init__(self, core: Core) -> None:
         self.policy: RefreshPolicy = core.policy
 
     def get_token(self, slot: Slot, claims: Optional[str]) -> Flow:
@@ -363,7 +389,7 @@ class Flows:
         settle(self.policy, slot.key, slot.state, slot.lock, generation, token, error, counted=counted)
 
 
-def refresh_timed_out(key: CacheKey, policy: Any) -> TokenExchangeError:
+def refresh_timed_out(key: CacheKey, policy: RefreshPolicy) -> TokenExchangeError:
     """What a waiter gets when the refresh it waits for outlives its lease."""
     return TokenExchangeError(
         f"No token for scopes {list(key.scopes)}: the refresh in progress did not finish within "
@@ -405,7 +431,7 @@ def settle(
     policy: RefreshPolicy,
     key: CacheKey,
     state: KeyState,
-    lock: Optional[Any],
+    lock: Optional[ContextManager[Any]],
     generation: int,
     token: Optional[CachedToken],
     error: Optional[BaseException],

@@ -29,7 +29,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from azure_wif_credential._cache import MemoryTokenCache
 from azure_wif_credential._errors import TokenExchangeError
-from azure_wif_credential._flow import Blocking, CallSource, Exchange, Flows, Run, Start, drive
+from azure_wif_credential._flow import Blocking, Flows, Run, Start, drive
 from azure_wif_credential._policy import RefreshPolicy, token_from_result
 from azure_wif_credential._slots import SlotTable
 from azure_wif_credential._tokens import CachedToken, CacheKey
@@ -65,7 +65,7 @@ class Entra:
     requests: Counter[int] = field(default_factory=Counter)
     failures: int = 0
 
-    def exchange(self, key: CacheKey) -> CachedToken:
+    def exchange(self, key: CacheKey, assertion: str, claims: Optional[str] = None) -> CachedToken:
         now = self.clock.now
         self.requests[int(now)] += 1
         if OUTAGE_START <= now < OUTAGE_START + OUTAGE_LENGTH:
@@ -80,7 +80,10 @@ class SimulatedCore:
     def __init__(self, policy: RefreshPolicy, entra: Entra) -> None:
         self.policy = policy
         self.cache = MemoryTokenCache()
-        self.entra = entra
+        self.exchange = entra
+
+    def source(self) -> str:
+        return ASSERTION
 
     def key(self, scopes: Tuple[str, ...], tenant_id: Optional[str], enable_cae: bool) -> CacheKey:
         return CacheKey(scopes, "tenant", enable_cae)
@@ -104,11 +107,7 @@ class SimulatedCredential:
             self.errors += 1
 
     def _perform(self, effect: Any) -> Any:
-        if isinstance(effect, Exchange):
-            return self.core.entra.exchange(effect.key)
-        if isinstance(effect, CallSource):
-            return ASSERTION
-        if isinstance(effect, Blocking):
+        if isinstance(effect, Blocking):  # the source, the exchange (simulated Entra), the cache
             return effect.call(self.core)
         if isinstance(effect, Run):  # a refresh takes no simulated time
             return drive(effect.refresh, self._perform)

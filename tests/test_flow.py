@@ -36,17 +36,34 @@ STORAGE = KEY.scopes[0]
 
 
 class PureCore:
-    """What the flow needs of a credential (policy, token cache), with no I/O: exchanges answer at
-    once, or fail."""
+    """What the flow needs of a credential (``_flow.Core``: policy, source, exchange, token cache), with
+    no I/O: the source answers a fixed JWT, exchanges answer at once, or fail."""
 
     def __init__(self, clock: VirtualClock) -> None:
         self.policy = RefreshPolicy(clock=clock)
         self.cache = MemoryTokenCache()
         self.fail: Optional[Exception] = None
         self.exchanges = 0
+        self.exchange = PureExchange(self)
+
+    def source(self) -> str:
+        return JWT
 
     def new_token(self) -> CachedToken:
         return token_from_result(self.policy, self.policy.clock(), 3600, None, f"token-{self.exchanges}")
+
+
+class PureExchange:
+    """The pure core's exchanges: counted, answered at once, or failed with ``core.fail``."""
+
+    def __init__(self, core: PureCore) -> None:
+        self.core = core
+
+    def exchange(self, key: CacheKey, assertion: str, claims: Optional[str] = None) -> CachedToken:
+        self.core.exchanges += 1
+        if self.core.fail is not None:
+            raise self.core.fail
+        return self.core.new_token()
 
 
 def drive(core: PureCore, flow: Any) -> Tuple[Optional[CachedToken], List[str], Optional[BaseException]]:
@@ -55,14 +72,7 @@ def drive(core: PureCore, flow: Any) -> Tuple[Optional[CachedToken], List[str], 
 
     def perform(effect: Any) -> Any:
         seen.append(type(effect).__name__)
-        if isinstance(effect, CallSource):
-            return JWT
-        if isinstance(effect, Exchange):
-            core.exchanges += 1
-            if core.fail is not None:
-                raise core.fail
-            return core.new_token()
-        if isinstance(effect, (Load, Store, Acquire, Release)):
+        if isinstance(effect, (CallSource, Exchange, Load, Store, Acquire, Release)):
             return effect.call(core)
         if isinstance(effect, (Start, Run)):
             token, inner, failure = drive(core, effect.refresh)
