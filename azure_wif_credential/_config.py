@@ -13,6 +13,7 @@ from urllib.parse import urlparse
 
 from azure.core.exceptions import ClientAuthenticationError
 
+from ._environment import authority_host
 from ._pipeline import check_option_types
 from ._policy import RefreshPolicy
 
@@ -85,7 +86,7 @@ def normalize_authority(authority: Optional[str]) -> str:
     if authority is not None and not isinstance(authority, str):
         raise TypeError(f"authority must be a string (a host or https URL), not {type(authority).__name__}")
     source = "authority" if authority else "AZURE_AUTHORITY_HOST"
-    raw = authority or os.environ.get("AZURE_AUTHORITY_HOST") or PUBLIC_CLOUD
+    raw = authority or authority_host() or PUBLIC_CLOUD
     value = raw.strip()
     # A backslash is refused: URL parsers disagree about it (a host to one is a path to another).
     if not value or "\\" in value or any(c.isspace() or not c.isprintable() for c in value):

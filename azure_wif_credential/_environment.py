@@ -10,7 +10,6 @@ import os
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Mapping, Optional
 
-from ._config import PIPELINE_OPTIONS
 from ._pipeline import is_async_transport
 
 TENANT_ID = "AZURE_TENANT_ID"
@@ -52,6 +51,12 @@ class EnvironmentSettings:
         )
 
 
+def authority_host(environ: Optional[Mapping[str, str]] = None) -> Optional[str]:
+    """AZURE_AUTHORITY_HOST, or None when it is unset or empty (the one place it is read)."""
+    env = os.environ if environ is None else environ
+    return env.get(AUTHORITY_HOST) or None
+
+
 def ca_file_option(options: Mapping[str, Any], environ: Optional[Mapping[str, str]] = None) -> Dict[str, Any]:
     """``options`` with ``connection_verify`` from AZURE_WIF_CA_FILE when the caller chose no TLS setting
     (neither ``connection_verify=`` nor ``transport=``)."""
@@ -82,12 +87,13 @@ def read_environment(
 ) -> EnvironmentSettings:
     """What the environment provides. ``authority`` (explicit, else AZURE_AUTHORITY_HOST) picks the CI
     sources' audience for sovereign clouds; the pipeline ``options`` also configure network sources."""
+    from ._config import PIPELINE_OPTIONS
     from .assertions._detect import DETECTION_ORDER, assertion_from_environment
 
     env = os.environ if environ is None else environ
     tenant_id = env.get(TENANT_ID) or None
     client_id = env.get(CLIENT_ID) or None
-    authority = authority or env.get(AUTHORITY_HOST) or None
+    authority = authority or authority_host(env)
     missing = [
         f"{name} is not set" for name, value in ((TENANT_ID, tenant_id), (CLIENT_ID, client_id)) if not value
     ]

@@ -16,6 +16,7 @@ from typing import Any, Dict, List, Optional, Tuple
 from azure.core.exceptions import ClientAuthenticationError
 
 from .._audience import audience_for_authority
+from .._environment import authority_host
 from ._token import common_options
 
 #: The Graph the CLI talks to when --graph-endpoint is not given (the sandbox's CLI exports it).
@@ -158,7 +159,7 @@ def _to_create(args: argparse.Namespace) -> Any:
         issuer, subject = args.issuer, kubernetes_subject(args.namespace, args.service_account)
     else:
         issuer, subject = args.issuer, args.subject
-    audience = args.audience or audience_for_authority(os.environ.get("AZURE_AUTHORITY_HOST"))
+    audience = args.audience or audience_for_authority(authority_host())
     name = args.name or default_name(args.kind, subject)
     return FederatedIdentityCredential(
         name=name, issuer=issuer, subject=subject, audiences=[audience], description=args.description

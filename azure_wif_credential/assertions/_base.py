@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from typing import Any, Awaitable, Callable, Dict, Optional, Protocol, Union, runtime_checkable
 
 
@@ -31,10 +30,9 @@ class AudienceSource:
 
     def _choose_audience(self, audience: Optional[str], authority: Optional[str] = None) -> None:
         from .._audience import audience_for_authority
+        from .._environment import authority_host
 
-        self._audience = audience or audience_for_authority(
-            authority or os.environ.get("AZURE_AUTHORITY_HOST")
-        )
+        self._audience = audience or audience_for_authority(authority or authority_host())
 
     @property
     def audience(self) -> str:

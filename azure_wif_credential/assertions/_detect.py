@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, Mapping, Optional, Tuple
 
 from .._audience import audience_for_authority
+from .._environment import authority_host
 from . import _github, _pipelines
 from ._base import AssertionSource
 from ._file import FileAssertion
@@ -74,7 +75,7 @@ def _build(
         if not all(environ.get(variable) for variable in _PIPELINES):
             return None
         return AzurePipelinesAssertion(environ=environ, **pipeline_options), "Azure Pipelines"
-    audience = audience_for_authority(authority or environ.get("AZURE_AUTHORITY_HOST"))
+    audience = audience_for_authority(authority or authority_host(environ))
     if name == "aws":
         from ._aws import AwsWebIdentityAssertion
 

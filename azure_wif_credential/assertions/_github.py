@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from typing import Any, Mapping, Optional
 
+from .._environment import authority_host
 from .._errors import credential_unavailable
 from ._base import AudienceSource
 from ._token_endpoint import TokenEndpointClient, check_pipeline_options, with_query
@@ -47,7 +48,7 @@ class GitHubActionsAssertion(AudienceSource):
         check_pipeline_options(pipeline_options, type(self).__name__)
         self._environ = environ
         env = os.environ if environ is None else environ
-        self._choose_audience(audience, authority or env.get("AZURE_AUTHORITY_HOST"))
+        self._choose_audience(audience, authority or authority_host(env))
         self._client = TokenEndpointClient("GitHub Actions' OIDC token endpoint", **pipeline_options)
 
     def __call__(self) -> str:

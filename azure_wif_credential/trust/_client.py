@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 from typing import Any, Dict, List, Optional
 from urllib.parse import quote, urlsplit
@@ -15,6 +14,7 @@ from azure.core.rest import HttpRequest
 
 from .._clouds import PUBLIC, cloud_of
 from .._config import is_loopback
+from .._environment import authority_host
 from .._pipeline import Answer, BodyTooLarge, PipelineOptions, get_json, run_bounded
 from .._redact import excerpt, get_logger
 from .._retry_after import retry_after, when_text
@@ -103,9 +103,7 @@ class FederatedIdentityCredentials:
             )
         if graph_endpoint is None:
             config = getattr(getattr(credential, "_core", None), "config", None)
-            graph_endpoint = graph_endpoint_for(
-                getattr(config, "authority", None) or os.environ.get("AZURE_AUTHORITY_HOST")
-            )
+            graph_endpoint = graph_endpoint_for(getattr(config, "authority", None) or authority_host())
         parts = urlsplit(graph_endpoint)
         self._graph = graph_endpoint.rstrip("/")
         if parts.scheme != "https" or not parts.netloc or parts.query or parts.fragment:
