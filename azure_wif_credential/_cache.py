@@ -30,6 +30,9 @@ class TokenCache(Protocol):
     shell then runs them in a worker thread, never on the event loop)."""
 
     blocking: bool
+    #: Whether anyone else reads or writes it (other credentials, processes). A private cache is not
+    #: asked at all: the flow skips its lease, load and store, which could only do nothing.
+    shared: bool
 
     def get(self, key: CacheKey) -> Optional[CachedToken]:
         """The stored token for ``key``, or None (also for anything unreadable: never raises for it)."""
@@ -54,11 +57,13 @@ FREE_LEASE = FreeLease()
 
 
 class MemoryTokenCache:
-    """The default: tokens in this process, for this credential only."""
+    """The default: tokens in this process, for this credential only (``shared=True``: one cache that
+    several credentials share, as a test of the seam does)."""
 
     blocking = False
 
-    def __init__(self) -> None:
+    def __init__(self, *, shared: bool = False) -> None:
+        self.shared = shared
         self._tokens: Dict[CacheKey, CachedToken] = {}
         self._lock = threading.Lock()
 

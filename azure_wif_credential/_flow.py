@@ -255,6 +255,7 @@ class Flows:
 
     def __init__(self, core: Core) -> None:
         self.policy: RefreshPolicy = core.policy
+        self._core = core
 
     def get_token(self, slot: Slot, claims: Optional[str]) -> Flow:
         """One ``get_token`` call for ``slot``'s key (after the shell's cache-hit path missed)."""
@@ -264,7 +265,8 @@ class Flows:
             token = yield from self._exchange(slot.key, claims)
             with slot.lock:
                 challenge_answered(slot.state, token)
-            yield Store(slot.key, token)
+            if self._core.cache.shared:
+                yield Store(slot.key, token)
             return token
         policy = self.policy
         with slot.lock:
@@ -341,7 +343,11 @@ class Flows:
         """The token cache's fresh token for the key if it has one (someone sharing the cache refreshed
         it), else a new one from Entra, stored. The cache's lease makes that one request among all who
         share it; it is released as an effect (a file lock: not on an event loop), or at once when the
-        flow is interrupted."""
+        flow is interrupted. A private cache is not asked (the slot's lock already makes the refresh
+        single-flight, and nothing else would read what it stored)."""
+        if not self._core.cache.shared:
+            exchanged: CachedToken = yield from self._exchange(slot.key, None)
+            return exchanged
         lease: Lease = yield Acquire(slot.key, self.policy.refresh_timeout)
         failure: Optional[Exception] = None
         token: Optional[CachedToken] = None

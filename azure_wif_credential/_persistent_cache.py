@@ -113,6 +113,7 @@ class PersistentTokenCache:
     """
 
     blocking = True
+    shared = True
 
     def __init__(self, options: Any, *, authority: str, client_id: str) -> None:
         self.name, allow_unencrypted = check_persistence_options(options)

@@ -41,7 +41,7 @@ class PureCore:
 
     def __init__(self, clock: VirtualClock) -> None:
         self.policy = RefreshPolicy(clock=clock)
-        self.cache = MemoryTokenCache()
+        self.cache = MemoryTokenCache(shared=True)  # the seam's every effect shows
         self.fail: Optional[Exception] = None
         self.exchanges = 0
         self.exchange = PureExchange(self)
@@ -173,7 +173,7 @@ def test_a_shared_token_cache_saves_the_second_credential_its_exchange(sandbox: 
     options: Dict[str, Any] = dict(
         assertion=source, authority=sandbox.authority, connection_verify=sandbox.ca_file
     )
-    shared = MemoryTokenCache()
+    shared = MemoryTokenCache(shared=True)
     first = FederatedTokenCredential(app.tenant_id, app.client_id, **options)
     second = FederatedTokenCredential(app.tenant_id, app.client_id, **options)
     first._core.cache = second._core.cache = shared

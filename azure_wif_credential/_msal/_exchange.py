@@ -108,11 +108,11 @@ class MsalExchange:
             return app
 
     def exchange(self, key: CacheKey, assertion: str, claims: Optional[str] = None) -> CachedToken:
-        assertion_claims = unverified_claims(assertion)
+        # The assertion's claims are read only for a DEBUG line or an error's hint (not on every miss).
         if _LOGGER.isEnabledFor(logging.DEBUG):
             _LOGGER.debug(
                 "Exchanging assertion (%s) for scopes %s in tenant %s%s",
-                describe_assertion(assertion_claims),
+                describe_assertion(unverified_claims(assertion)),
                 list(key.scopes),
                 key.tenant_id,
                 " with CAE" if key.enable_cae else "",
@@ -128,7 +128,7 @@ class MsalExchange:
         try:
             result = app.acquire_token_for_client(list(key.scopes), claims_challenge=claims)
         except EntraErrorAnswer as answer:
-            raise self._entra_error(key.tenant_id, answer, assertion_claims) from None
+            raise self._entra_error(key.tenant_id, answer, unverified_claims(assertion)) from None
         except TokenExchangeError:
             raise
         except AzureError as error:
@@ -145,7 +145,9 @@ class MsalExchange:
         if not isinstance(result, dict) or "access_token" not in result:
             # Not expected (every error answer raised in our HTTP client), but MSAL may refuse locally.
             document = sanitized_error(result if isinstance(result, dict) else {})
-            raise self._entra_error(key.tenant_id, EntraErrorAnswer(0, document), assertion_claims)
+            raise self._entra_error(
+                key.tenant_id, EntraErrorAnswer(0, document), unverified_claims(assertion)
+            )
         expires_in = seconds(result.get("expires_in"))
         access_token = result.get("access_token")
         if not expires_in or expires_in <= 0 or not isinstance(access_token, str) or not access_token:
