@@ -1,11 +1,12 @@
 """The token-cache seam: where the flow reads and writes tokens beyond its in-memory slots, and the
-lease that makes a refresh single-flight among everyone who shares the cache.
+cache lock that makes a refresh single-flight among everyone who shares the cache. (The *refresh
+lease*, the numbered claim a key's one refresh holds in this process, is ``_refresh``'s.)
 
-The flow asks, on every refresh and never on a cache hit: take the key's lease, load the stored token
-(someone else may have refreshed it), and only when it is not usable exchange and store. The default,
-:class:`MemoryTokenCache`, is private to one credential (its slots' lock already makes refreshes
-single-flight, so its lease is free); a persistent, cross-process cache implements the same three
-methods and plugs in without touching either shell.
+The flow asks a shared cache, on every refresh and never on a cache hit: take the key's cache lock,
+load the stored token (someone else may have refreshed it), and only when it is not usable exchange
+and store. The default, :class:`MemoryTokenCache`, is private to one credential and is not asked at
+all; a persistent, cross-process cache implements the same methods and plugs in without touching
+either shell.
 """
 
 from __future__ import annotations
@@ -16,8 +17,8 @@ from typing import Dict, Optional, Protocol
 from ._tokens import CachedToken, CacheKey
 
 
-class Lease(Protocol):
-    """The right to refresh one key. ``held`` is False when the wait for it timed out (the caller
+class CacheLock(Protocol):
+    """The right to refresh one key among everyone who shares the cache. ``held`` is False when the wait for it timed out (the caller
     proceeds without it rather than wedge); ``release`` never blocks and may be called once."""
 
     held: bool
@@ -40,12 +41,12 @@ class TokenCache(Protocol):
     def put(self, key: CacheKey, token: CachedToken) -> None:
         """Store ``token`` for ``key``, replacing what was there."""
 
-    def lease(self, key: CacheKey, timeout: float) -> Lease:
-        """Wait at most ``timeout`` seconds for ``key``'s lease."""
+    def lock(self, key: CacheKey, timeout: float) -> CacheLock:
+        """Wait at most ``timeout`` seconds for ``key``'s cache lock."""
 
 
-class FreeLease:
-    """A lease that costs nothing: for a cache no one else shares."""
+class NoLock:
+    """A cache lock that costs nothing: for a cache no one else shares."""
 
     held = True
 
@@ -53,7 +54,7 @@ class FreeLease:
         return None
 
 
-FREE_LEASE = FreeLease()
+NO_LOCK = NoLock()
 
 
 class MemoryTokenCache:
@@ -78,5 +79,5 @@ class MemoryTokenCache:
         with self._lock:
             self._tokens[key] = token
 
-    def lease(self, key: CacheKey, timeout: float) -> Lease:
-        return FREE_LEASE
+    def lock(self, key: CacheKey, timeout: float) -> CacheLock:
+        return NO_LOCK

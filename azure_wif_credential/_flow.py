@@ -13,24 +13,23 @@ result in ``finally``, whether it returns, raises, is interrupted, or is closed 
 
 from __future__ import annotations
 
-import contextlib
 import inspect
-from typing import Any, Callable, ContextManager, Generator, Iterator, Optional, Protocol, Union
+from typing import Any, Callable, Generator, Iterator, Optional, Protocol, Union
 
-from ._cache import Lease, TokenCache
-from ._errors import AssertionSourceError, TokenExchangeError, credential_unavailable
+from ._cache import CacheLock, TokenCache
 from ._inputs import assertion_errors, checked_assertion, checked_claims
-from ._policy import (
-    Action,
-    KeyState,
-    RefreshPolicy,
+from ._policy import Action, RefreshPolicy
+from ._redact import get_logger
+from ._refresh import (
+    Pending,
     begin_refresh,
     challenge_answered,
-    finish_refresh,
+    refresh_timed_out,
+    repeated_error,
+    settle,
     usable_stored,
 )
-from ._redact import error_text, get_logger, safe_text
-from ._slots import Pending, Slot
+from ._slots import Slot
 from ._tokens import CachedToken, CacheKey
 
 _LOGGER = get_logger("azure_wif_credential")
@@ -140,8 +139,8 @@ class Store(_CacheCall):
 
 
 class Acquire(_CacheCall):
-    """Take the token cache's lease on ``key`` (single-flight beyond this credential), waiting at most
-    ``timeout``; send back the Lease (whose release never blocks)."""
+    """Take the shared token cache's lock on ``key`` (single-flight beyond this credential), waiting at
+    most ``timeout``; send back the CacheLock (whose release never blocks)."""
 
     __slots__ = ("timeout",)
 
@@ -149,22 +148,22 @@ class Acquire(_CacheCall):
         super().__init__(key)
         self.timeout = timeout
 
-    def call(self, core: Core) -> Lease:
-        lease: Lease = core.cache.lease(self.key, self.timeout)
-        return lease
+    def call(self, core: Core) -> CacheLock:
+        lock: CacheLock = core.cache.lock(self.key, self.timeout)
+        return lock
 
 
 class Release(_CacheCall):
-    """Give back a lease taken with :class:`Acquire`; send back None."""
+    """Give back a cache lock taken with :class:`Acquire`; send back None."""
 
-    __slots__ = ("lease",)
+    __slots__ = ("lock",)
 
-    def __init__(self, key: CacheKey, lease: Lease) -> None:
+    def __init__(self, key: CacheKey, lock: CacheLock) -> None:
         super().__init__(key)
-        self.lease = lease
+        self.lock = lock
 
     def call(self, core: Core) -> None:
-        self.lease.release()
+        self.lock.release()
 
 
 class Start:
@@ -321,7 +320,7 @@ class Flows:
             raise
 
     def refresh(self, slot: Slot, generation: int, pending: Pending) -> Flow:
-        """Lease ``generation`` of ``slot``'s one refresh. Its outcome goes to every waiter through
+        """CacheLock ``generation`` of ``slot``'s one refresh. Its outcome goes to every waiter through
         ``pending``; whatever happens the lease is settled (an interrupt or a cancellation is not a
         failure of Entra's and starts no backoff)."""
         token: Optional[CachedToken] = None
@@ -341,14 +340,14 @@ class Flows:
 
     def _through_cache(self, slot: Slot) -> Generator[Effect, Any, CachedToken]:
         """The token cache's fresh token for the key if it has one (someone sharing the cache refreshed
-        it), else a new one from Entra, stored. The cache's lease makes that one request among all who
+        it), else a new one from Entra, stored. The cache's lock makes that one request among all who
         share it; it is released as an effect (a file lock: not on an event loop), or at once when the
         flow is interrupted. A private cache is not asked (the slot's lock already makes the refresh
         single-flight, and nothing else would read what it stored)."""
         if not self._core.cache.shared:
             exchanged: CachedToken = yield from self._exchange(slot.key, None)
             return exchanged
-        lease: Lease = yield Acquire(slot.key, self.policy.refresh_timeout)
+        lock: CacheLock = yield Acquire(slot.key, self.policy.refresh_timeout)
         failure: Optional[Exception] = None
         token: Optional[CachedToken] = None
         try:
@@ -361,9 +360,9 @@ class Flows:
         except Exception as error:
             failure = error
         except BaseException:  # an interrupt or a cancellation: release here and now
-            lease.release()
+            lock.release()
             raise
-        yield Release(slot.key, lease)
+        yield Release(slot.key, lock)
         if failure is not None:
             raise failure
         assert token is not None
@@ -393,90 +392,6 @@ class Flows:
         counted: bool,
     ) -> None:
         settle(self.policy, slot.key, slot.state, slot.lock, generation, token, error, counted=counted)
-
-
-def refresh_timed_out(key: CacheKey, policy: RefreshPolicy) -> TokenExchangeError:
-    """What a waiter gets when the refresh it waits for outlives its lease."""
-    return TokenExchangeError(
-        f"No token for scopes {list(key.scopes)}: the refresh in progress did not finish within "
-        f"refresh_timeout={policy.refresh_timeout:g} s (is the assertion source hanging?). The next "
-        "call starts a new one.",
-        retryable=True,
-    )
-
-
-def repeated_error(error: Optional[BaseException], left: float) -> Exception:
-    """What a caller without a valid token gets while its key is held after a failure: the last
-    error again (a new exception of its kind, not the shared object), saying when the next attempt is
-    allowed."""
-    left = max(0.0, left)
-    note = f" (Not tried again yet: the next attempt for this token is allowed in {left:.1f} s.)"
-    if isinstance(error, TokenExchangeError):
-        return TokenExchangeError(
-            error.message + note,
-            error=error.oauth_error,
-            error_codes=error.error_codes,
-            description=error.description,
-            correlation_id=error.correlation_id,
-            trace_id=error.trace_id,
-            status_code=error.status_code,
-            hint=error.hint,
-            retryable=True,
-            retry_after=left,
-        )
-    text = safe_text(error).strip() if error is not None else "The last token request failed."
-    text = text or type(error).__name__
-    if type(error).__name__ == "CredentialUnavailableError":
-        return credential_unavailable(text + note)
-    if isinstance(error, AssertionSourceError):
-        return AssertionSourceError(text + note)
-    return TokenExchangeError(text + note, retryable=True, retry_after=left)
-
-
-def settle(
-    policy: RefreshPolicy,
-    key: CacheKey,
-    state: KeyState,
-    lock: Optional[ContextManager[Any]],
-    generation: int,
-    token: Optional[CachedToken],
-    error: Optional[BaseException],
-    *,
-    counted: bool = True,
-) -> None:
-    """End lease ``generation`` of ``key`` (its token, or its error). The key is free afterwards
-    whatever happens in here: this is where "every refresh that begins ends" holds. ``lock`` is the
-    key's lock, or None when the caller already holds it."""
-    try:
-        with lock if lock is not None else contextlib.nullcontext():
-            now = policy.clock()
-            delay = finish_refresh(state, generation, policy, now, token, counted=counted, error=error)
-        if error is not None and counted:
-            log_failure(key, state, error, delay, now)
-    finally:
-        if state.generation == generation:
-            state.refreshing = False
-
-
-def log_failure(key: CacheKey, state: KeyState, error: BaseException, delay: float, now: float) -> None:
-    token = state.token
-    if token is not None and token.expires_on > now:
-        _LOGGER.warning(
-            "Token refresh for scopes %s in tenant %s failed; keeping the cached token (expires in %ds), "
-            "next attempt in %.0fs: %s",
-            list(key.scopes),
-            key.tenant_id,
-            token.expires_on - now,
-            delay,
-            error_text(error),
-        )
-    else:
-        _LOGGER.debug(
-            "Token request for scopes %s in tenant %s failed: %s",
-            list(key.scopes),
-            key.tenant_id,
-            error_text(error),
-        )
 
 
 def drive(flow: Flow, perform: Callable[[Effect], Any]) -> CachedToken:

@@ -4,7 +4,7 @@ Tokens and Entra's discovery documents are kept in one document per cache ``name
 msal-extensions (encrypted where the platform offers it; a 0600 file only with
 ``allow_unencrypted_storage=True``) beside azure-identity's persistent caches, in a file of our own
 (``<name>.wif``: never a file in a format another library owns). Reads and writes hold the cache's
-file lock, so no one sees a torn document; a refresh holds the key's lease (another lock file), so N
+file lock, so no one sees a torn document; a refresh holds the key's cache lock (another lock file), so N
 processes starting cold make one token request: the others wait for it (bounded) and read its token.
 
 Everything read is hostile until checked: a corrupt, truncated, empty, oversized or foreign document
@@ -22,7 +22,7 @@ import threading
 import time
 from typing import Any, Dict, Optional, Tuple
 
-from ._cache import FREE_LEASE, Lease, MemoryTokenCache
+from ._cache import NO_LOCK, CacheLock, MemoryTokenCache
 from ._host_files import HostLock, Untrusted, read_document, trusted_directory, write_document
 from ._redact import error_text, get_logger, remember
 from ._tokens import CachedToken, CacheKey
@@ -175,9 +175,9 @@ class PersistentTokenCache:
         }
         self._update(lambda document: _set(document, "tokens", identity, entry, expired_before=time.time()))
 
-    def lease(self, key: CacheKey, timeout: float) -> Lease:
+    def lock(self, key: CacheKey, timeout: float) -> CacheLock:
         if not self._usable():
-            return FREE_LEASE
+            return NO_LOCK
         lock = HostLock(f"{self.location}.{_key_id(self._authority, self._client_id, key)[:16]}.lease")
         try:
             lock.acquire(min(timeout, LEASE_WAIT))  # not held: another process refreshes; go on without

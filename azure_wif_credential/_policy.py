@@ -19,21 +19,22 @@ key: a caller whose token has not expired is served it, also in the mandatory wi
 one gets the last error at once, saying when the next attempt is allowed. So a key costs a failing
 service a few requests per second at most, whatever the call rate.
 
-Every refresh that begins ends: :func:`begin_refresh` hands out a numbered lease, :func:`finish_refresh`
-(which cannot fail) settles it, and a lease older than ``refresh_timeout`` may be taken over, so a
-refresh stuck in a hung source can never hold a key for good.
+The lifecycle of a key's refresh (its state, lease, settling and what waiters get) is ``_refresh``'s;
+this module decides and computes the delays.
 """
 
 from __future__ import annotations
 
 import enum
-import math
 import random
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Optional
+from typing import TYPE_CHECKING, Callable, Optional
 
 from ._tokens import CachedToken
+
+if TYPE_CHECKING:
+    from ._refresh import KeyState
 
 
 class Action(enum.Enum):
@@ -42,48 +43,6 @@ class Action(enum.Enum):
     SERVE_DURING_BACKOFF = "serve_during_backoff"  # the last refresh failed recently; the token is valid
     WAIT = "wait"  # mandatory or no token: wait for (or start) the one refresh
     FAIL = "fail"  # no valid token and the key is held after a failure: the last error, at once
-
-
-class KeyState:
-    """Everything the policy knows about one key. Mutated only by the functions below, under the
-    key's lock. (A plain class with ``__slots__``: the cache-hit path reads ``token`` on every call.)"""
-
-    __slots__ = (
-        "failures",
-        "generation",
-        "held_until",
-        "last_error",
-        "refresh_started",
-        "refreshing",
-        "retry_at",
-        "token",
-    )
-
-    def __init__(
-        self,
-        token: Optional[CachedToken] = None,
-        failures: int = 0,
-        retry_at: float = 0.0,
-        refreshing: bool = False,
-        refresh_started: float = 0.0,  # when the current lease began
-        generation: int = 0,  # the number of the current (or last) lease
-    ) -> None:
-        self.token = token
-        self.failures = failures
-        self.retry_at = retry_at
-        self.refreshing = refreshing
-        self.refresh_started = refresh_started
-        self.generation = generation
-        #: After a failure: no request for this key before then (Retry-After, or the short hold) ...
-        self.held_until = 0.0
-        #: ... and what callers without a valid token get meanwhile.
-        self.last_error: Optional[BaseException] = None
-
-    def __repr__(self) -> str:
-        return (
-            f"KeyState(token={'<token>' if self.token else None}, failures={self.failures}, "
-            f"retry_at={self.retry_at}, refreshing={self.refreshing}, generation={self.generation})"
-        )
 
 
 @dataclass(frozen=True)
@@ -158,101 +117,6 @@ class RefreshPolicy:
 def _equal_jitter(base: float, rand: Optional[float]) -> float:
     r = random.random() if rand is None else rand
     return base / 2 + base / 2 * r
-
-
-def _delay(compute: Callable[[], float], fallback: float) -> float:
-    """A delay from a (possibly user-subclassed) policy method: finite and non-negative, else ``fallback``."""
-    try:
-        delay = float(compute())
-    except Exception:
-        return fallback
-    return delay if math.isfinite(delay) and delay >= 0 else fallback
-
-
-def asked_wait(error: Optional[BaseException]) -> Optional[float]:
-    """The Retry-After an error carries (seconds, finite, >= 0), or None."""
-    wait = getattr(error, "retry_after", None)
-    if isinstance(wait, bool) or not isinstance(wait, (int, float)) or not math.isfinite(wait) or wait < 0:
-        return None
-    return float(wait)
-
-
-# State transitions, shared by both shells.
-
-
-def begin_refresh(state: KeyState, policy: RefreshPolicy, now: float) -> Optional[int]:
-    """Claim the key's one refresh: the lease's number, or None while another caller holds a live one.
-    A lease older than ``refresh_timeout`` is taken over (its refresh hangs)."""
-    if state.refreshing and now < state.refresh_started + policy.refresh_timeout:
-        return None
-    state.generation += 1
-    state.refreshing = True
-    state.refresh_started = now
-    return state.generation
-
-
-def finish_refresh(
-    state: KeyState,
-    generation: int,
-    policy: RefreshPolicy,
-    now: float,
-    token: Optional[CachedToken],
-    *,
-    counted: bool = True,
-    error: Optional[BaseException] = None,
-) -> float:
-    """Settle lease ``generation`` with its token (success) or None (failure, ``error``; ``counted=False``
-    for a cancellation, which starts no backoff or hold). Returns the delay before the next attempt (0
-    after a success). Cannot fail: the arithmetic is bounded, and the key is free afterwards whatever
-    happened."""
-    current = generation == state.generation
-    if current:
-        state.refreshing = False
-    if token is not None:
-        if current or state.token is None or token.expires_on > state.token.expires_on:
-            state.token = token
-        if current:
-            state.failures = 0
-            state.retry_at = state.held_until = 0.0
-            state.last_error = None
-        return 0.0
-    if not current or not counted:
-        return 0.0
-    failures = state.failures = min(state.failures + 1, 1 << 30)
-    hold = _delay(lambda: policy.hold(failures), policy.hold_max)
-    wait = asked_wait(error)
-    if wait is not None:
-        hold = max(hold, min(wait, _delay(lambda: policy.retry_after_max, 300.0)))
-    delay = hold
-    token = state.token
-    if token is not None and now < token.expires_on:  # a valid token is served meanwhile: no hurry
-        backoff = _delay(lambda: policy.backoff(failures), policy.backoff_max)
-        if policy.mandatory(token, now):  # ... but try again before it expires
-            hold = delay = max(hold, min(backoff, (token.expires_on - now) / 2))
-        else:
-            delay = max(hold, backoff)
-    state.held_until = now + hold
-    state.last_error = error
-    state.retry_at = now + delay
-    return delay
-
-
-def challenge_answered(state: KeyState, token: CachedToken) -> None:
-    """A claims challenge's token replaces the entry (the old one may be revoked), without touching
-    the bookkeeping of a refresh that may be in flight."""
-    state.token = token
-
-
-def usable_stored(
-    policy: RefreshPolicy, state: KeyState, stored: Optional[CachedToken], now: float
-) -> Optional[CachedToken]:
-    """A token read from the token cache, when it saves an exchange: newer than the one in memory
-    and still fresh (someone sharing the cache refreshed it). It becomes the key's token."""
-    if stored is None or not policy.fresh(stored, now):
-        return None
-    if state.token is not None and stored.expires_on <= state.token.expires_on:
-        return None
-    return stored
 
 
 def token_from_result(

@@ -4,38 +4,14 @@ its refresh in flight; and the cache-hit path, which finds a slot by the caller'
 from __future__ import annotations
 
 import threading
-from concurrent.futures import Future
 from typing import Callable, Dict, Optional, Tuple
 
-from ._errors import TokenExchangeError
-from ._policy import KeyState, RefreshPolicy
-from ._redact import error_text, get_logger
+from ._policy import RefreshPolicy
+from ._redact import get_logger
+from ._refresh import KeyState, Pending
 from ._tokens import CachedToken, CacheKey
 
 _LOGGER = get_logger("azure_wif_credential")
-
-
-class Pending(Future):  # type: ignore[type-arg]
-    """The outcome of one refresh, shared by its waiters on any thread or event loop. It cannot be
-    cancelled (a waiter that gives up stops waiting; the refresh goes on for the others). ``alive``
-    says whether whatever runs the refresh still can finish it (an event loop that was closed cannot)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.set_running_or_notify_cancel()
-        self.alive: Callable[[], bool] = _always
-
-    def resolve(self, token: Optional[CachedToken], error: Optional[BaseException]) -> None:
-        if self.done():
-            return
-        if token is not None:
-            self.set_result(token)
-        else:
-            self.set_exception(shared_error(error))
-
-
-def _always() -> bool:
-    return True
 
 
 class Slot:
@@ -49,20 +25,6 @@ class Slot:
         self.state = KeyState()
         self.lock = threading.Lock()
         self.pending: Optional[Pending] = None
-
-
-def shared_error(error: Optional[BaseException]) -> Exception:
-    """What the waiters of a failed refresh get: the leader's Exception itself, or, for an interrupt
-    (KeyboardInterrupt, SystemExit, a cancellation) that stays with the leader, an error saying so."""
-    if isinstance(error, Exception):
-        return error
-    try:
-        return TokenExchangeError(
-            "The token refresh was interrupted before it finished; try again.", retryable=True
-        )
-    except Exception as broken:  # never leave waiters without an answer
-        _LOGGER.debug("Could not build the interrupted-refresh error: %s", error_text(broken))
-        return broken
 
 
 Fresh = Callable[[Tuple[str, ...], Optional[str], bool], Optional[CachedToken]]

@@ -4,14 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from azure_wif_credential._policy import (
-    Action,
-    KeyState,
-    RefreshPolicy,
-    begin_refresh,
-    finish_refresh,
-    token_from_result,
-)
+from azure_wif_credential._policy import Action, RefreshPolicy, token_from_result
+from azure_wif_credential._refresh import KeyState, begin_refresh, finish_refresh
 from azure_wif_credential._tokens import CachedToken
 
 POLICY = RefreshPolicy()

@@ -18,7 +18,7 @@ from .._composition import GET_TOKEN_DOC, GET_TOKEN_INFO_DOC, CredentialBase
 from .._flow import Blocking, CallSource, Effect, Flow, Run, Steps, Wait, WaitTimedOut
 from .._inputs import request_options, warn_ignored
 from .._msal._http_client import CALLER_LOOP
-from .._slots import Pending
+from .._refresh import Pending
 from .._tokens import CachedToken
 from ..assertions._base import AnyAssertion
 
