@@ -11,7 +11,7 @@ from typing import Any, Dict, Generic, Iterable, Optional, Tuple, Type, TypeVar
 
 from ._cache import MemoryTokenCache, TokenCache
 from ._config import CredentialConfig, check_options
-from ._environment import ca_file_option, read_environment
+from ._environment import azure_proxy_enabled, ca_file_option, read_environment
 from ._errors import credential_unavailable
 from ._flow import Flow, Flows
 from ._fork import after_fork_of, reset_in_children
@@ -23,8 +23,6 @@ from ._slots import SlotTable
 from ._tokens import CacheKey
 
 _LOGGER = get_logger("azure_wif_credential")
-#: from_environment(): "true" sends token requests through the AKS token proxy (enable_azure_proxy=True).
-ENABLE_AZURE_PROXY = "AZURE_WIF_ENABLE_AZURE_PROXY"
 
 
 class CredentialCore:
@@ -274,11 +272,7 @@ class CredentialBase(Generic[A]):
         kwargs = ca_file_option(kwargs)
         settings = read_environment(**kwargs)
         arguments: Dict[str, Any] = {**kwargs, "authority": settings.authority}
-        if "enable_azure_proxy" not in kwargs and os.environ.get(ENABLE_AZURE_PROXY, "").strip().lower() in (
-            "1",
-            "true",
-            "yes",
-        ):
+        if "enable_azure_proxy" not in kwargs and azure_proxy_enabled():
             arguments["enable_azure_proxy"] = True
         message = settings.unavailable_message
         if message is None:
@@ -300,6 +294,11 @@ class CredentialBase(Generic[A]):
             tenant_id, client_id, arguments["assertion"] = "unavailable", "unavailable", _Unavailable(message)
             arguments["additionally_allowed_tenants"] = ["*"]
         return cls(tenant_id, client_id, **arguments)
+
+    @property
+    def authority(self) -> str:
+        """The authority host this credential asks for tokens (``https://login.microsoftonline.com``)."""
+        return self._core.config.authority
 
     def __repr__(self) -> str:
         flavour = "aio." if ".aio." in type(self).__module__ else ""

@@ -57,6 +57,16 @@ def authority_host(environ: Optional[Mapping[str, str]] = None) -> Optional[str]
     return env.get(AUTHORITY_HOST) or None
 
 
+#: "true" sends token requests through the AKS token proxy (enable_azure_proxy=True), for from_environment().
+ENABLE_AZURE_PROXY = "AZURE_WIF_ENABLE_AZURE_PROXY"
+
+
+def azure_proxy_enabled(environ: Optional[Mapping[str, str]] = None) -> bool:
+    """Whether AZURE_WIF_ENABLE_AZURE_PROXY asks for the AKS token proxy ("1", "true" or "yes")."""
+    env = os.environ if environ is None else environ
+    return env.get(ENABLE_AZURE_PROXY, "").strip().lower() in ("1", "true", "yes")
+
+
 def ca_file_option(options: Mapping[str, Any], environ: Optional[Mapping[str, str]] = None) -> Dict[str, Any]:
     """``options`` with ``connection_verify`` from AZURE_WIF_CA_FILE when the caller chose no TLS setting
     (neither ``connection_verify=`` nor ``transport=``)."""

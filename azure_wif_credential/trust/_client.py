@@ -102,8 +102,9 @@ class FederatedIdentityCredentials:
                 f"credential must be an azure-core TokenCredential, not {type(credential).__name__}"
             )
         if graph_endpoint is None:
-            config = getattr(getattr(credential, "_core", None), "config", None)
-            graph_endpoint = graph_endpoint_for(getattr(config, "authority", None) or authority_host())
+            # A credential that names its authority (ours do) picks the cloud's Graph; else the environment.
+            authority = getattr(credential, "authority", None)
+            graph_endpoint = graph_endpoint_for(authority if isinstance(authority, str) else authority_host())
         parts = urlsplit(graph_endpoint)
         self._graph = graph_endpoint.rstrip("/")
         if parts.scheme != "https" or not parts.netloc or parts.query or parts.fragment:
