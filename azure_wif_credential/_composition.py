@@ -1,5 +1,6 @@
-"""The base of both credential shells: construction, ``from_environment``, ``repr``, the lease
-settlement and failure log, and the lifecycle of the HTTP transport (``with``, ``close``, reopen).
+"""The composition root of both credentials: it assembles a credential's parts (configuration,
+assertion source, MSAL exchange, token cache, transport, slots, flows) from the constructor's arguments
+or ``from_environment()``, and owns their lifecycle (``with``, ``close``, reopen, fork) and ``repr``.
 The per-call protocol is ``_flow``'s; each shell adds only the I/O (threads or tasks)."""
 
 from __future__ import annotations

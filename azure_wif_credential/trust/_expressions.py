@@ -4,9 +4,9 @@
 
 One or more comparisons joined by ``and``; each compares one claim (a string) with a single-quoted
 literal (``\\'`` is a quote, ``\\\\`` a backslash) by ``eq`` (equal, case-sensitive) or ``matches``
-(``*`` any run of characters, ``?`` one character; nothing else is special). Parsed into a small tree
-that both the client (refusing a malformed expression before it reaches Graph) and the sandbox's STS
-(evaluating it against an assertion's claims) use.
+(``*`` any run of characters, ``?`` one character; nothing else is special). Parsed into a small tree,
+so a malformed expression is refused before it reaches Graph. (The sandbox reads the language with an
+implementation of its own, ``sandbox._claims_matching``: it judges this one.)
 """
 
 from __future__ import annotations
