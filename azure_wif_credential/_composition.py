@@ -247,7 +247,7 @@ class CredentialBase(Generic[A]):
             options=kwargs,
             owner=("aio." if ".aio." in type(self).__module__ else "") + type(self).__name__,
         )
-        self._slots = SlotTable(self._core.key, self._core.policy)
+        self._slots = SlotTable(self._core.policy)
         self._flows = Flows(self._core)
         self._lock = threading.Lock()
         reset_in_children(self)
@@ -309,7 +309,8 @@ class CredentialBase(Generic[A]):
         self, scopes: Tuple[str, ...], claims: Optional[str], tenant_id: Optional[str], enable_cae: bool
     ) -> Flow:
         """The flow of one call that the cache-hit path did not answer."""
-        return self._flows.get_token(self._slots.slot(scopes, tenant_id, enable_cae), claims)
+        key = self._core.key(scopes, tenant_id, enable_cae)  # validated: scopes present, tenant allowed
+        return self._flows.get_token(self._slots.slot(key, scopes, tenant_id, enable_cae), claims)
 
     def _worker(self) -> ThreadPoolExecutor:
         """The credential's worker threads (background refreshes; blocking calls of the aio shell)."""

@@ -55,10 +55,7 @@ class SlotTable:
     """The slots of one credential. ``fresh()`` is the cache-hit path: one dict lookup keyed by the
     caller's own arguments (no validation, no key object), then the policy's FRESH test."""
 
-    def __init__(
-        self, make_key: Callable[[Tuple[str, ...], Optional[str], bool], CacheKey], policy: RefreshPolicy
-    ) -> None:
-        self._make_key = make_key
+    def __init__(self, policy: RefreshPolicy) -> None:
         self._slots: Dict[CacheKey, Slot] = {}
         self._by_arguments: Dict[Tuple[Tuple[str, ...], Optional[str], bool], Slot] = {}
         self._lock = threading.Lock()
@@ -73,10 +70,11 @@ class SlotTable:
             slot.pending = None
             slot.state.refreshing = False
 
-    def slot(self, scopes: Tuple[str, ...], tenant_id: Optional[str], enable_cae: bool) -> Slot:
-        """The slot of the key these arguments name (validated: scopes present, tenant allowed),
-        created on first use."""
-        key = self._make_key(scopes, tenant_id, enable_cae)
+    def slot(
+        self, key: CacheKey, scopes: Tuple[str, ...], tenant_id: Optional[str], enable_cae: bool
+    ) -> Slot:
+        """The slot of ``key`` (which the credential built and validated from these arguments), created
+        on first use; the arguments become the cache-hit path's way to it."""
         with self._lock:
             slot = self._slots.get(key)
             if slot is None:

@@ -31,7 +31,7 @@ from azure_wif_credential._cache import MemoryTokenCache
 from azure_wif_credential._errors import TokenExchangeError
 from azure_wif_credential._flow import Blocking, Flows, Run, Start, drive
 from azure_wif_credential._policy import RefreshPolicy, token_from_result
-from azure_wif_credential._slots import SlotTable
+from azure_wif_credential._slots import Slot, SlotTable
 from azure_wif_credential._tokens import CachedToken, CacheKey
 
 SCOPE = ("https://storage.azure.com/.default",)
@@ -94,15 +94,18 @@ class SimulatedCredential:
 
     def __init__(self, policy: RefreshPolicy, entra: Entra) -> None:
         self.core = SimulatedCore(policy, entra)
-        self.slots = SlotTable(self.core.key, policy)
+        self.slots = SlotTable(policy)
         self.flows = Flows(self.core)
         self.errors = 0
+
+    def slot(self) -> Slot:
+        return self.slots.slot(self.core.key(SCOPE, None, False), SCOPE, None, False)
 
     def get_token(self) -> None:
         if self.slots.fresh(SCOPE, None, False) is not None:
             return
         try:
-            drive(self.flows.get_token(self.slots.slot(SCOPE, None, False), None), self._perform)
+            drive(self.flows.get_token(self.slot(), None), self._perform)
         except TokenExchangeError:
             self.errors += 1
 
@@ -126,7 +129,7 @@ def simulate(credentials: int, policy_type: type, seed: int) -> Dict[str, Any]:
     fleet = [SimulatedCredential(policy, entra) for _ in range(credentials)]
     # Steady state before t=0: each credential holds a token issued at a random moment of the last hour.
     for credential in fleet:
-        slot = credential.slots.slot(SCOPE, None, False)
+        slot = credential.slot()
         issued = -random.uniform(0, policy.refresh_on(0, TOKEN_LIFETIME))
         slot.state.token = token_from_result(policy, issued, TOKEN_LIFETIME, None, "simulated-access-token")
     calls: List[Tuple[float, int]] = [(random.uniform(0, CALL_INTERVAL), i) for i in range(credentials)]
