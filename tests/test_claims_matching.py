@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from azure_wif_credential.sandbox import _claims_matching as sandbox_side
+from azure_wif_credential.testing.sandbox import _claims_matching as sandbox_side
 from azure_wif_credential.trust import _expressions as client_side
 
 CLAIMS = {"sub": "repo:contoso/app:ref:refs/heads/main", "repository_owner_id": "1234", "aud": "x", "n": 5}

@@ -32,8 +32,8 @@ def run(argv: Optional[List[str]] = None, out: Callable[[str], Any] = print) -> 
     )
     parser.add_argument("--no-azurite", action="store_true", help="skip the Azure Storage (Azurite) step")
     args = parser.parse_args(argv or [])
-    from ..sandbox import Sandbox
-    from ..sandbox._token_file import TokenFile
+    from ..testing.sandbox import Sandbox
+    from ..testing.sandbox._token_file import TokenFile
 
     step = _Steps(out)
     with Sandbox() as sandbox, tempfile.TemporaryDirectory(prefix="wif-demo-") as workdir:

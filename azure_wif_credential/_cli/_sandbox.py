@@ -13,8 +13,8 @@ import threading
 from types import FrameType
 from typing import Iterator, Sequence
 
-from ..sandbox._sandbox import DEFAULT_SUBJECT, Sandbox
-from ..sandbox._token_file import REFRESH_FRACTION, TokenFile
+from ..testing.sandbox._sandbox import DEFAULT_SUBJECT, Sandbox
+from ..testing.sandbox._token_file import REFRESH_FRACTION, TokenFile
 
 #: The subject of the sandbox's trust-managing app (its own token file).
 TRUST_ADMIN_SUBJECT = "system:serviceaccount:platform:trust-admin"

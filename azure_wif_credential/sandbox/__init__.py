@@ -1,4 +1,5 @@
-"""A local, HTTPS, Entra-compatible token service plus an external OIDC issuer, for offline work.
+"""The Entra sandbox, importable here as it always was; it lives with the rest of the test tooling in
+:mod:`azure_wif_credential.testing.sandbox`.
 
 ::
 
@@ -16,12 +17,16 @@ in the foreground with a kubelet-style token file.
 
 from __future__ import annotations
 
-from ._directory import App
-from ._http_client import CaPinnedHttpClient
-from ._pipelines import TOKEN_EXCHANGE_AUDIENCE
-from ._records import RecordedRequest
-from ._sandbox import DEFAULT_SUBJECT, ENDPOINTS, Sandbox
-from ._sts import CLIENT_ASSERTION_TYPE
+from ..testing.sandbox import (
+    CLIENT_ASSERTION_TYPE,
+    DEFAULT_SUBJECT,
+    ENDPOINTS,
+    TOKEN_EXCHANGE_AUDIENCE,
+    App,
+    CaPinnedHttpClient,
+    RecordedRequest,
+    Sandbox,
+)
 
 __all__ = [
     "CLIENT_ASSERTION_TYPE",

@@ -1,5 +1,6 @@
-"""Test and demo tooling beside the Entra sandbox: the Azurite storage emulator harness (the pytest
-fixtures live in ``azure_wif_credential.pytest_plugin``)."""
+"""Test and demo tooling, under one roof: the Entra sandbox (:mod:`azure_wif_credential.testing.sandbox`,
+also importable as ``azure_wif_credential.sandbox``), the Azurite storage emulator harness, and the
+pytest fixtures (registered as ``azure_wif_credential.pytest_plugin``)."""
 
 from ._azurite import AZURITE_VARIABLE, Azurite, AzuriteError, azurite_executable, find_azurite
 

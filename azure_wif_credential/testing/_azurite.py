@@ -26,7 +26,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO
 
-from ..sandbox._pki import TlsFiles, write_tls_files
+from .sandbox._pki import TlsFiles, write_tls_files
 
 __all__ = [
     "ACCOUNT_NAME",

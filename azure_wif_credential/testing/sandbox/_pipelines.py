@@ -8,7 +8,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from .._audience import PUBLIC_CLOUD_AUDIENCE
+from ..._audience import PUBLIC_CLOUD_AUDIENCE
 from ._ci_jobs import CiJobs
 from ._issuer import OidcIssuer
 from ._server import Request, Response, Route, message_failure

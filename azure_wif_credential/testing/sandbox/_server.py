@@ -25,7 +25,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Sequence
 from urllib.parse import parse_qsl, urlsplit
 
-from .._redact import REDACTED
+from ..._redact import REDACTED
 from . import _entra_errors as errors
 from ._ests_headers import ESTS_ENDPOINTS, ests_headers
 from ._faults import Drop, Failure, FaultPlan, Raw

@@ -6,7 +6,7 @@ import threading
 from dataclasses import dataclass
 from typing import Mapping
 
-from .._redact import REDACTED
+from ..._redact import REDACTED
 
 #: Form fields and headers whose values are credentials (compared lower-case).
 SECRET_NAMES = frozenset(
