@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Dict, Generic, Iterable, Optional, Tuple, Type, TypeVar
+from typing import Any, Callable, Dict, Generic, Iterable, Optional, Tuple, Type, TypeVar
 
 from ._cache import MemoryTokenCache, TokenCache
 from ._config import CredentialConfig, check_options
@@ -74,6 +74,7 @@ class CredentialCore:
             raise TypeError(
                 f"enable_azure_proxy must be True or False, not {type(enable_azure_proxy).__name__}"
             )
+        transport_factory: Optional[Callable[[], Any]] = None  # the AKS token proxy's, when enabled
         if enable_azure_proxy:
             from ._azure_proxy import AzureProxyTransport, CaBundle, proxy_settings
 
@@ -91,7 +92,7 @@ class CredentialCore:
                 ca = CaBundle(
                     settings.ca_file, settings.ca_data
                 )  # an empty or unreadable CA file: ValueError now
-                pipeline["transport_factory"] = lambda: AzureProxyTransport(settings, ca, **extra)
+                transport_factory = lambda: AzureProxyTransport(settings, ca, **extra)  # noqa: E731
         self.policy = self.config.refresh_policy
         self.cache: TokenCache = MemoryTokenCache()
         documents = None
@@ -103,7 +104,7 @@ class CredentialCore:
                 authority=self.config.authority,
                 client_id=self.config.client_id,
             )
-        self.exchange = MsalExchange(self.config, documents=documents)
+        self.exchange = MsalExchange(self.config, documents=documents, transport_factory=transport_factory)
 
     # The caller's transport is theirs to configure and ours to enter and close, as in azure-identity;
     # our own transport is created with the first token request (no network at construction).

@@ -199,8 +199,7 @@ class CredentialConfig:
                 "client_id must be the app registration's Application (client) ID "
                 f"(no spaces or control characters), got {client_id[:80]!r}"
             )
-        check_options(options, owner)
-        options = dict(options)
+        options = dict(options)  # checked by the caller (CredentialCore), before anything else
         refresh_policy = options.pop("refresh_policy", None) or RefreshPolicy()
         if not isinstance(refresh_policy, RefreshPolicy):
             raise TypeError(f"refresh_policy must be a RefreshPolicy, not {type(refresh_policy).__name__}")

@@ -136,14 +136,14 @@ class RememberSecretHeaders(SansIOHTTPPolicy[Any, Any]):
 class PipelineOptions:
     """azure-core pipeline options, split into what the transport, the policies and each call take."""
 
-    def __init__(self, options: Mapping[str, Any]) -> None:
+    def __init__(self, options: Mapping[str, Any], *, transport_factory: Optional[Any] = None) -> None:
         check_option_types(options)
         remaining = dict(options)
         self.transport: Optional[Any] = remaining.pop("transport", None)
         self.is_async = self.transport is not None and is_async_transport(self.transport)
         self._caller_policies: Optional[List[Any]] = remaining.pop("policies", None)
-        # Set by the credential, never by callers: how to make its own transport (the AKS token proxy's).
-        self._transport_factory = remaining.pop("transport_factory", None)
+        # Given by the credential, never by callers: how to make its own transport (the AKS token proxy's).
+        self._transport_factory = transport_factory
         self.timeouts = {
             "connection_timeout": float(remaining.pop("connection_timeout", DEFAULT_CONNECTION_TIMEOUT)),
             "read_timeout": float(remaining.pop("read_timeout", DEFAULT_READ_TIMEOUT)),

@@ -13,7 +13,7 @@ import logging
 import threading
 import time
 from collections import OrderedDict
-from typing import TYPE_CHECKING, Any, Dict, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Dict, Optional, Tuple
 
 from azure.core.exceptions import AzureError
 
@@ -53,8 +53,15 @@ class MsalExchange:
     :data:`MAX_CLIENTS` MSAL clients (an LRU); a dropped one is built again when its tenant returns.
     """
 
-    def __init__(self, config: CredentialConfig, *, documents: Optional[DocumentStore] = None) -> None:
+    def __init__(
+        self,
+        config: CredentialConfig,
+        *,
+        documents: Optional[DocumentStore] = None,
+        transport_factory: Optional[Callable[[], Any]] = None,
+    ) -> None:
         self._config = config
+        self._transport_factory = transport_factory
         self._documents = documents
         self._lock = threading.Lock()
         self._apps: OrderedDict[Tuple[str, bool], msal.ConfidentialClientApplication] = OrderedDict()
@@ -77,7 +84,10 @@ class MsalExchange:
 
             if self._http is None:
                 self._http = MsalHttpClient(
-                    self._config.authority, documents=self._documents, **self._config.pipeline_options
+                    self._config.authority,
+                    documents=self._documents,
+                    transport_factory=self._transport_factory,
+                    **self._config.pipeline_options,
                 )
             authority = f"{self._config.authority}/{tenant_id}"
             try:

@@ -11,7 +11,7 @@ import asyncio
 import contextvars
 import logging
 from concurrent.futures import TimeoutError as FutureTimeout
-from typing import Any, Dict, Mapping, Optional, Protocol, Union
+from typing import Any, Callable, Dict, Mapping, Optional, Protocol, Union
 from urllib.parse import urlencode
 
 from azure.core.pipeline import Pipeline, PipelineRequest
@@ -85,8 +85,15 @@ class MsalHttpClient:
     """What MSAL calls as ``http_client``. Every answer is read bounded and validated here: a token
     answer that is not a token, and every error answer, raise before MSAL parses anything."""
 
-    def __init__(self, authority: str, *, documents: Optional[DocumentStore] = None, **options: Any) -> None:
-        settings = PipelineOptions(options)
+    def __init__(
+        self,
+        authority: str,
+        *,
+        documents: Optional[DocumentStore] = None,
+        transport_factory: Optional[Callable[[], Any]] = None,
+        **options: Any,
+    ) -> None:
+        settings = PipelineOptions(options, transport_factory=transport_factory)
         self._documents = documents
         self._authority = authority
         self._run_options = settings.run_options()
