@@ -17,24 +17,5 @@ in the foreground with a kubelet-style token file.
 
 from __future__ import annotations
 
-from ..testing.sandbox import (
-    CLIENT_ASSERTION_TYPE,
-    DEFAULT_SUBJECT,
-    ENDPOINTS,
-    TOKEN_EXCHANGE_AUDIENCE,
-    App,
-    CaPinnedHttpClient,
-    RecordedRequest,
-    Sandbox,
-)
-
-__all__ = [
-    "CLIENT_ASSERTION_TYPE",
-    "DEFAULT_SUBJECT",
-    "ENDPOINTS",
-    "TOKEN_EXCHANGE_AUDIENCE",
-    "App",
-    "CaPinnedHttpClient",
-    "RecordedRequest",
-    "Sandbox",
-]
+from ..testing.sandbox import *  # noqa: F403 - the same public names
+from ..testing.sandbox import __all__ as __all__
