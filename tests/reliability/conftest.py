@@ -43,17 +43,20 @@ class WarningCounter(logging.Handler):
 class Driver:
     """One credential, sync or aio, driven through the same synchronous calls."""
 
-    def __init__(self, flavour: str, credential: Any, warnings: WarningCounter) -> None:
+    def __init__(
+        self, flavour: str, credential: Any, warnings: WarningCounter, clock: Callable[[], float] = time.time
+    ) -> None:
         self.flavour = flavour
         self.credential = credential
         self.warnings = warnings
+        self.clock = clock
         self.loop: Optional[asyncio.AbstractEventLoop] = (
             asyncio.new_event_loop() if flavour == "aio" else None
         )
 
     def now(self) -> float:
-        """The credential's own clock (the virtual one where the test moves time)."""
-        return float(self.credential._core.policy.clock())
+        """The credential's clock (the virtual one where the test moves time)."""
+        return float(self.clock())
 
     def get_token(self, *scopes: str, **kwargs: Any) -> Any:
         if self.loop is None:
@@ -148,7 +151,8 @@ def make_driver(
         if "assertion" not in kwargs and "token_file" not in kwargs:
             kwargs["assertion"] = SandboxAssertion(sandbox)
         kind = FederatedTokenCredential if flavour == "sync" else AioFederatedTokenCredential
-        driver = Driver(flavour, kind(app.tenant_id, app.client_id, **kwargs), warnings)
+        credential = kind(app.tenant_id, app.client_id, **kwargs)
+        driver = Driver(flavour, credential, warnings, kwargs["refresh_policy"].clock)
         made.append(driver)
         return driver
 
