@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import stat
+from typing import Tuple
 
 
 class NotARegularFile(OSError):
@@ -36,15 +37,31 @@ def kind_of(mode: int) -> str:
     return "not a regular file"
 
 
-def read_regular(path: str, limit: int) -> bytes:
-    """At most ``limit`` bytes of the regular file at ``path``: :class:`NotARegularFile` for anything
-    else, :class:`FileTooLarge` past the limit, and the OSError of the open itself (missing, denied)."""
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0))
+def open_regular(path: str, flags: int = os.O_RDONLY) -> Tuple[int, os.stat_result]:
+    """An fd for the regular file at ``path`` (opened without blocking, with ``flags`` added; created
+    0600 when they say so), and what fstat says of it; :class:`NotARegularFile` for anything else."""
+    fd = os.open(path, flags | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0), 0o600)
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise NotARegularFile(path, kind_of(info.st_mode))
+        return fd, info
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def read_bounded(fd: int, path: str, limit: int) -> bytes:
+    """At most ``limit`` bytes from ``fd`` (closed afterwards); :class:`FileTooLarge` past the limit."""
     with os.fdopen(fd, "rb") as file:
-        mode = os.fstat(file.fileno()).st_mode
-        if not stat.S_ISREG(mode):
-            raise NotARegularFile(path, kind_of(mode))
         data = file.read(limit + 1)
     if len(data) > limit:
         raise FileTooLarge(f"{path} is larger than {limit} bytes")
     return data
+
+
+def read_regular(path: str, limit: int) -> bytes:
+    """At most ``limit`` bytes of the regular file at ``path``: :class:`NotARegularFile` for anything
+    else, :class:`FileTooLarge` past the limit, and the OSError of the open itself (missing, denied)."""
+    fd, _ = open_regular(path)
+    return read_bounded(fd, path, limit)

@@ -320,7 +320,7 @@ class Flows:
             raise
 
     def refresh(self, slot: Slot, generation: int, pending: Pending) -> Flow:
-        """CacheLock ``generation`` of ``slot``'s one refresh. Its outcome goes to every waiter through
+        """Lease ``generation`` of ``slot``'s one refresh. Its outcome goes to every waiter through
         ``pending``; whatever happens the lease is settled (an interrupt or a cancellation is not a
         failure of Entra's and starts no backoff)."""
         token: Optional[CachedToken] = None

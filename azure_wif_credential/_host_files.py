@@ -27,7 +27,7 @@ import stat
 import time
 from typing import BinaryIO, Optional
 
-from ._files import kind_of
+from ._files import NotARegularFile, open_regular, read_bounded
 
 #: How long a lock is waited for at most: then the caller goes on without the host cache.
 POLL_START, POLL_MAX = 0.005, 0.1
@@ -70,17 +70,15 @@ def trusted_directory(path: str) -> None:
 
 def _open(path: str, flags: int, what: str) -> int:
     """An fd for ``path``, opened without following a link or blocking, and checked with fstat."""
-    flags |= getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0)
     try:
-        fd = os.open(path, flags, 0o600)
+        fd, info = open_regular(path, flags | getattr(os, "O_NOFOLLOW", 0))
+    except NotARegularFile as error:
+        raise Untrusted(f"{what} {path} is {error.kind}, not a regular file") from None
     except OSError as error:
         if os.path.islink(path):
             raise Untrusted(f"{what} {path} is a symbolic link") from None
         raise error
     try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            raise Untrusted(f"{what} {path} is {kind_of(info.st_mode)}, not a regular file")
         _check_owner(path, info, what)
         if _uid() is not None:
             if info.st_nlink != 1:
@@ -96,16 +94,12 @@ def _open(path: str, flags: int, what: str) -> int:
 
 
 def read_document(path: str, limit: int) -> Optional[bytes]:
-    """The document's bytes (at most ``limit``; more is OSError), None when there is none."""
+    """The document's bytes (at most ``limit``; more is FileTooLarge), None when there is none."""
     try:
         fd = _open(path, os.O_RDONLY, "the cache file")
     except FileNotFoundError:
         return None
-    with os.fdopen(fd, "rb") as file:
-        data = file.read(limit + 1)
-    if len(data) > limit:
-        raise OSError(f"the cache file {path} is larger than {limit} bytes")
-    return data
+    return read_bounded(fd, path, limit)
 
 
 def write_document(path: str, data: bytes) -> None:

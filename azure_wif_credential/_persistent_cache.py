@@ -23,6 +23,7 @@ import time
 from typing import Any, Dict, Optional, Tuple
 
 from ._cache import NO_LOCK, CacheLock, MemoryTokenCache
+from ._files import FileTooLarge
 from ._host_files import HostLock, Untrusted, read_document, trusted_directory, write_document
 from ._redact import error_text, get_logger, remember
 from ._tokens import CachedToken, CacheKey
@@ -285,9 +286,9 @@ class PersistentTokenCache:
             except Untrusted as error:
                 self._give_up("read", str(error), error)
                 return None
+            except FileTooLarge:
+                return self._ignored(f"it is over {MAX_DOCUMENT_BYTES} bytes long")
             except OSError as error:
-                if "larger than" in str(error):
-                    return self._ignored(f"it is over {MAX_DOCUMENT_BYTES} bytes long")
                 self._give_up("read", f"cannot read {self.location} ({error_text(error, limit=160)})", error)
                 return None
             if data is None:

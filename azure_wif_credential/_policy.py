@@ -99,19 +99,23 @@ class RefreshPolicy:
     def backoff(self, failures: int, rand: Optional[float] = None) -> float:
         """Delay before retry number ``failures`` (1-based): 30 s, 60 s, ... capped at 5 min, with
         'equal jitter' (between half and all of it) so a fleet does not retry in step."""
-        exponent = min(max(0, failures - 1), 32)  # bounded: 2**32 times anything passes the cap
-        base = min(self.backoff_max, self.backoff_initial * (2.0**exponent))
-        return _equal_jitter(base, rand)
+        return _equal_jitter(_doubling(self.backoff_initial, self.backoff_max, failures), rand)
 
     def hold(self, failures: int, rand: Optional[float] = None) -> float:
         """How long a key is held after failure number ``failures`` when the service named no
         Retry-After: 1 s, 2 s, 4 s, ... capped at ``hold_max``, with equal jitter."""
-        exponent = min(max(0, failures - 1), 32)
-        return _equal_jitter(min(self.hold_max, self.hold_initial * (2.0**exponent)), rand)
+        return _equal_jitter(_doubling(self.hold_initial, self.hold_max, failures), rand)
 
     def wait_left(self, state: KeyState, now: float) -> float:
         """How long a waiter may still wait for the current refresh (at least a little)."""
         return max(0.05, state.refresh_started + self.refresh_timeout - now)
+
+
+def _doubling(initial: float, cap: float, failures: int) -> float:
+    """``initial`` doubled per failure after the first, capped (bounded: 2**32 times anything passes
+    the cap)."""
+    exponent = min(max(0, failures - 1), 32)
+    return min(cap, initial * (2.0**exponent))
 
 
 def _equal_jitter(base: float, rand: Optional[float]) -> float:
