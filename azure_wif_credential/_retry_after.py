@@ -27,12 +27,14 @@ MAX_IN_CALL_WAIT = 5.0
 MAX_RETRY_AFTER = 86400.0
 
 
-def _seconds(text: str) -> Optional[float]:
+def _seconds(text: str, unit: float = 1.0) -> Optional[float]:
+    """A header value as seconds (``unit`` seconds per number; a number may also be an HTTP date),
+    bounded to [0, MAX_RETRY_AFTER]; None when it is neither."""
     text = text.strip()
     if not text or len(text) > 64:
         return None
     try:
-        value = float(text)
+        value = float(text) * unit
     except (ValueError, OverflowError):
         value = math.nan
     if math.isnan(value):
@@ -43,8 +45,6 @@ def _seconds(text: str) -> Optional[float]:
         if when is None or when.tzinfo is None:
             return None
         value = when.timestamp() - time.time()
-    if math.isnan(value):
-        return None
     return min(max(0.0, value), MAX_RETRY_AFTER)
 
 
@@ -58,15 +58,10 @@ def retry_after(headers: Mapping[str, Any]) -> Optional[float]:
                 lowered[name.lower()] = value
     except Exception:  # a hostile mapping: no advice
         return None
-    if "retry-after" in lowered:
-        found = _seconds(lowered["retry-after"])
+    for name, unit in (("retry-after", 1.0), ("retry-after-ms", 0.001), ("x-ms-retry-after-ms", 0.001)):
+        found = _seconds(lowered[name], unit) if name in lowered else None
         if found is not None:
             return found
-    for name in ("retry-after-ms", "x-ms-retry-after-ms"):
-        if name in lowered:
-            found = _seconds(lowered[name])
-            if found is not None:
-                return min(found / 1000.0, MAX_RETRY_AFTER)
     return None
 
 

@@ -217,3 +217,9 @@ def test_throttle_refuses_what_entra_does_not_answer(sandbox: Sandbox) -> None:
         sandbox.throttle(status=500)
     with pytest.raises(ValueError, match="retry_after"):
         sandbox.throttle(retry_after=-1)
+
+
+def test_milliseconds_headers_are_bounded_after_conversion() -> None:
+    assert retry_after({"retry-after-ms": "1500"}) == 1.5
+    assert retry_after({"x-ms-retry-after-ms": "100000000"}) == MAX_RETRY_AFTER, "27 hours is read as a day"
+    assert retry_after({"Retry-After": "soon", "retry-after-ms": "2000"}) == 2.0
