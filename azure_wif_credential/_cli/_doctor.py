@@ -318,17 +318,22 @@ def _compare(fic: Any, presented: Dict[str, Any], audiences: List[Any]) -> List[
 
 def _github_forms_differ(have: Any, want: Any) -> bool:
     """The same GitHub repository and ref, one subject by name and the other by ids."""
-    from ..trust._subjects import github_subject_forms
+    from ..trust._subjects import read_github_subject
 
-    ours, theirs = github_subject_forms(have), github_subject_forms(want)
-    return ours is not None and theirs is not None and ours[:2] == theirs[:2] and ours[2] != theirs[2]
+    ours, theirs = read_github_subject(have), read_github_subject(want)
+    return (
+        ours is not None
+        and theirs is not None
+        and (ours.repository, ours.rest) == (theirs.repository, theirs.rest)
+        and ours.immutable != theirs.immutable
+    )
 
 
 def _form(subject: str) -> str:
-    from ..trust._subjects import github_subject_forms
+    from ..trust._subjects import read_github_subject
 
-    forms = github_subject_forms(subject)
-    return "by its ids" if forms is not None and forms[2] == "immutable" else "by name"
+    read = read_github_subject(subject)
+    return "by its ids" if read is not None and read.immutable else "by name"
 
 
 def run(argv: List[str]) -> int:

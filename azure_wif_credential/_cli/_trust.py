@@ -188,17 +188,15 @@ def github_create_command(app: str, fic: Any, graph_endpoint: Optional[str]) -> 
     """``trust create github ...`` for a FIC whose subject is one of GitHub's (by name or by ids), with
     the ids when the subject carries them; None for any other subject."""
     from ..trust import GITHUB_ISSUER
-    from ..trust._subjects import github_subject_forms
+    from ..trust._subjects import read_github_subject
 
-    forms = github_subject_forms(fic.subject or "")
-    if forms is None:
+    read = read_github_subject(fic.subject)
+    if read is None:
         return None
-    repository, rest, kind = forms
-    words = ["azure-wif-credential", "trust", "create", "github", "--app", app, "--repo", repository]
-    if kind == "immutable":
-        found = re.match(r"repo:[^/]+-(\d+)/[^/:]+-(\d+):", fic.subject)
-        assert found is not None
-        words += ["--owner-id", found[1], "--repo-id", found[2]]
+    rest = read.rest
+    words = ["azure-wif-credential", "trust", "create", "github", "--app", app, "--repo", read.repository]
+    if read.owner_id is not None and read.repository_id is not None:
+        words += ["--owner-id", read.owner_id, "--repo-id", read.repository_id]
     if rest.startswith("ref:refs/heads/"):
         words += ["--branch", rest[len("ref:refs/heads/") :]]
     elif rest.startswith("ref:refs/tags/"):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Optional
+from typing import Any, NamedTuple, Optional
 
 #: GitHub Actions' OIDC issuer (no trailing slash: Entra compares issuers character for character).
 GITHUB_ISSUER = "https://token.actions.githubusercontent.com"
@@ -68,19 +68,32 @@ def github_subject(
     return f"repo:{repository}:{chosen[0]}"
 
 
-def github_subject_forms(subject: str) -> Optional[tuple[str, str, str]]:
-    """For a GitHub subject: ``(by_name, rest, kind)`` where ``by_name`` is its repository by name
-    ("owner/name"), ``rest`` what follows the repository (``ref:refs/heads/main``) and ``kind``
-    "immutable" or "name"; None for a subject that is not GitHub's."""
+class GithubSubject(NamedTuple):
+    """A GitHub subject read back: its repository by name ("owner/name"), what follows the repository
+    (``ref:refs/heads/main``), and the owner's and repository's ids when it is the immutable form."""
+
+    repository: str
+    rest: str
+    owner_id: Optional[str] = None
+    repository_id: Optional[str] = None
+
+    @property
+    def immutable(self) -> bool:
+        return self.owner_id is not None
+
+
+def read_github_subject(subject: Any) -> Optional[GithubSubject]:
+    """The parts of a GitHub subject, by name or immutable; None for a subject that is not GitHub's."""
     if not isinstance(subject, str) or not subject.startswith("repo:"):
         return None
     found = _IMMUTABLE_PREFIX.match(subject)
     if found:
-        return f"{found['owner']}/{found['name']}", subject[found.end() :], "immutable"
+        by_name = f"{found['owner']}/{found['name']}"
+        return GithubSubject(by_name, subject[found.end() :], found["owner_id"], found["repo_id"])
     repository, sep, rest = subject[len("repo:") :].partition(":")
     if not sep or repository.count("/") != 1:
         return None
-    return repository, rest, "name"
+    return GithubSubject(repository, rest)
 
 
 def kubernetes_subject(namespace: str, service_account: str) -> str:
