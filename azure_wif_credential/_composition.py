@@ -60,7 +60,6 @@ class CredentialCore:
             additionally_allowed_tenants=additionally_allowed_tenants,
             disable_instance_discovery=disable_instance_discovery,
             options=options,
-            owner=owner,
         )
         if assertion is None:
             from .assertions._file import FileAssertion

@@ -185,7 +185,6 @@ class CredentialConfig:
         additionally_allowed_tenants: Optional[Iterable[str]],
         disable_instance_discovery: bool,
         options: Dict[str, Any],
-        owner: str,
     ) -> CredentialConfig:
         validate_tenant_id(tenant_id)
         if not isinstance(client_id, str):
